@@ -1,0 +1,53 @@
+# Beyond the Filter Bubble -- course commands. Everything installs into .venv from this repo's files.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.course-installed
+NBVAL  := $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q
+
+.PHONY: course lab test unit nbtest bench notebooks doctor clean setup
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps recbole==1.2.1
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## make course: set up, execute every notebook (full mode; FAST=1 for fast mode) and build the course book
+course: $(STAMP)
+	$(PY) -m course_utils book $(if $(FAST),--fast,)
+
+## make lab: open JupyterLab on the course
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+## make test: unit tests, then every notebook (learner and solution versions) in fast mode
+test: $(STAMP)
+	$(PY) -m course_utils notebooks --check
+	$(PY) -m pytest -q
+	COURSE_FAST=1 $(NBVAL) notebooks/ solutions/
+
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+nbtest: $(STAMP)
+	COURSE_FAST=1 $(NBVAL) $(or $(NB),notebooks/ solutions/)
+
+## make bench: performance benchmarks (not part of make test)
+bench: $(STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+## make notebooks: regenerate notebooks/ from solutions/
+notebooks: $(STAMP)
+	$(PY) -m course_utils notebooks
+
+doctor: $(STAMP)
+	$(PY) -m course_utils doctor
+
+clean:
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,13 @@
+"""Helper package of the course "Beyond the Filter Bubble: large pretrained models for diverse
+recommendations". The notebooks import it; each module is small and meant to be read.
+
+Module map (README.md has the same table):
+``config`` paths, fast mode, device, seeds · ``train`` the training loop · ``plots`` figures ·
+``exercises`` self-checks · ``data`` Fashion Shop, MovieLens-100k, the user simulator ·
+``encoders`` pretrained text/image encoders and the embedding cache · ``models`` VAE, GAN,
+attention/SASRec, recommenders, fusion · ``augment`` data augmentation · ``metrics`` accuracy
+and beyond-accuracy metrics · ``rerank`` diversity re-ranking · ``tools`` notebook generation,
+course book, doctor.
+"""
+
+__version__ = "0.1.0"
