@@ -6,6 +6,7 @@ the ``ax`` you pass). Titles should state the finding, not the variables: pass `
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -39,8 +40,12 @@ def image_grid(
     ncols: int = 8,
     title: str | None = None,
     cell_size: float = 1.4,
+    title_width: int = 18,
 ) -> Figure:
-    """Show images (N, H, W) or (N, H, W, 3), uint8 or floats in [0, 1], in a grid."""
+    """Show images (N, H, W) or (N, H, W, 3), uint8 or floats in [0, 1], in a grid.
+
+    Titles are wrapped at ``title_width`` characters so long item titles stay readable.
+    """
     images = np.asarray(images)
     if images.ndim not in (3, 4) or len(images) == 0:
         raise ValueError(f"expected a non-empty (N, H, W[, 3]) array, got shape {images.shape}")
@@ -48,14 +53,14 @@ def image_grid(
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
     ncols = min(ncols, len(images))
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, cell_size * nrows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, (cell_size + 0.55) * nrows + 0.4), squeeze=False)
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index >= len(images):
             continue
         ax.imshow(images[index], cmap="gray" if images.ndim == 3 else None)
         if titles is not None:
-            ax.set_title(titles[index], fontsize=7, fontweight="normal")
+            ax.set_title(textwrap.fill(str(titles[index]), width=title_width), fontsize=7, fontweight="normal")
     if title:
         fig.suptitle(title, fontweight="bold")
     return fig
@@ -142,7 +147,7 @@ def lorenz_curve(counts: np.ndarray | dict[str, np.ndarray], title: str = "Loren
         share = np.concatenate([[0.0], np.cumsum(values) / values.sum()])
         ax.plot(np.linspace(0, 1, len(share)), share, label=label)
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect equality")
-    ax.set(xlabel="share of items (least exposed first)", ylabel="share of exposures", title=title)
+    ax.set(xlabel="share of items (least exposed first)", ylabel="cumulative share of the total", title=title)
     ax.set_aspect("equal")
     ax.legend(fontsize=8)
     return fig

@@ -1,0 +1,187 @@
+"""Load the Fashion Shop: a semi-synthetic multimodal catalog with simulated shoppers' click logs.
+
+The files live in ``datasets/fashion_shop/`` (built by ``build.py`` there; the dataset card is
+its ``README.md``). Loading verifies every file against the sha256 in ``MANIFEST.json``, so a
+truncated or edited file fails loudly instead of giving silently different numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from course_utils.config import DATASETS_DIR
+from course_utils.data.interactions import Interactions
+from course_utils.data.simulate import UserSimulator
+
+DEFAULT_ROOT = DATASETS_DIR / "fashion_shop"
+ITEM_COLUMNS = (
+    "item_id", "category_id", "category", "colour", "material", "style", "season", "brand", "price",
+    "title", "description", "fashion_mnist_index",
+)
+IMPRESSION_COLUMNS = ("user", "item", "position", "timestamp", "clicked")
+USER_COLUMNS = ("user_id", "first_seen", "sessions", "impressions", "clicks")
+IMAGE_SHAPE = (28, 28, 3)
+REBUILD_HINT = "restore it with `git checkout datasets/fashion_shop` or rebuild: python datasets/fashion_shop/build.py"
+
+
+class DatasetIntegrityError(RuntimeError):
+    """A dataset file is missing, or its checksum differs from the manifest."""
+
+
+@dataclass(frozen=True)
+class FashionShop:
+    """The Fashion Shop, loaded.
+
+    ``items``        one row per item: ``item_id, category_id, category, colour, material,
+                     style, season, brand, price, title, description, fashion_mnist_index``
+                     (the row of the Fashion-MNIST training set the image came from).
+    ``images``       uint8 (n_items, 28, 28, 3), RGB, black background; ``images[i]`` is item ``i``.
+    ``users``        ``user_id, first_seen, sessions, impressions, clicks`` (observable activity).
+    ``impressions``  the logs: ``user, item, position (0 = top), timestamp (Unix s), clicked``.
+    ``interactions`` clicks as :class:`Interactions`: per-user temporal 80/10/10 split.
+    ``simulator``    the :class:`UserSimulator` that produced the clicks (ground truth; never a
+                     feature for a model, only the "true user" of the feedback-loop notebook).
+    ``manifest``     build settings, checksums and the statistics printed by the build.
+    """
+
+    items: pd.DataFrame
+    images: np.ndarray
+    users: pd.DataFrame
+    impressions: pd.DataFrame
+    interactions: Interactions
+    simulator: UserSimulator
+    manifest: dict
+
+    @property
+    def n_items(self) -> int:
+        """Number of items."""
+        return len(self.items)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users."""
+        return len(self.users)
+
+    @property
+    def category_names(self) -> list[str]:
+        """The ten Fashion-MNIST category names, indexed by ``category_id``."""
+        return list(self.items.drop_duplicates("category_id").sort_values("category_id")["category"])
+
+    @property
+    def texts(self) -> list[str]:
+        """``"<title>. <description>"`` per item: the input for a text encoder."""
+        return (self.items["title"] + ". " + self.items["description"]).tolist()
+
+    def __repr__(self) -> str:
+        return (
+            f"FashionShop({self.n_items} items, {self.n_users} users, {len(self.impressions)} impressions, "
+            f"{int(self.impressions['clicked'].sum())} clicks; {self.interactions!r})"
+        )
+
+
+def verify_fashion_shop(root: Path | str | None = None) -> str:
+    """Check every file of the dataset against ``MANIFEST.json``; return a one-line summary.
+
+    Raises :class:`DatasetIntegrityError` naming the missing or corrupted file and the fix.
+    """
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    manifest = _read_manifest(root)
+    for name, expected in manifest["files"].items():
+        path = root / name
+        if not path.is_file():
+            raise DatasetIntegrityError(f"Fashion Shop file {path} is missing; {REBUILD_HINT}")
+        actual = _sha256(path)
+        if actual != expected["sha256"]:
+            raise DatasetIntegrityError(
+                f"Fashion Shop file {path} is corrupted or was modified: sha256 {actual[:12]}... differs "
+                f"from {expected['sha256'][:12]}... in MANIFEST.json; {REBUILD_HINT}"
+            )
+    return f"{len(manifest['files'])} files verified (sha256) in {root}"
+
+
+def load_fashion_shop(root: Path | str | None = None, verify: bool = True) -> FashionShop:
+    """Load the Fashion Shop from ``root`` (default ``datasets/fashion_shop``).
+
+    ``verify=True`` checks every file's sha256 against the manifest first (about a tenth of a
+    second). Clicks become :class:`Interactions` with ``Interactions.from_events`` (per-user
+    temporal split: last 10% of each user's clicks -> test, the 10% before -> validation).
+    """
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    if verify:
+        verify_fashion_shop(root)
+    manifest = _read_manifest(root)
+
+    items = pd.read_csv(root / "items.csv.gz")
+    users = pd.read_csv(root / "users.csv.gz")
+    images = _read_npz(root / "images.npz")["images"]
+    logs = _read_npz(root / "impressions.npz")
+    impressions = pd.DataFrame({
+        "user": logs["user"].astype(np.int64),
+        "item": logs["item"].astype(np.int64),
+        "position": logs["position"].astype(np.int64),
+        "timestamp": logs["timestamp"].astype(np.int64),
+        "clicked": logs["clicked"].astype(bool),
+    })
+    simulator = UserSimulator.from_arrays(_read_npz(root / "simulator.npz"))
+    _check_schema(items, users, images, impressions, simulator)
+
+    clicks = impressions.loc[impressions["clicked"], ["user", "item", "timestamp"]]
+    interactions = Interactions.from_events(clicks, n_users=len(users), n_items=len(items))
+    return FashionShop(items, images, users, impressions, interactions, simulator, manifest)
+
+
+def _read_manifest(root: Path) -> dict:
+    path = root / "MANIFEST.json"
+    if not path.is_file():
+        raise DatasetIntegrityError(f"no MANIFEST.json in {root}: is this the Fashion Shop folder? {REBUILD_HINT}")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DatasetIntegrityError(f"{path} is not valid JSON ({error}); {REBUILD_HINT}") from error
+    if not isinstance(manifest.get("files"), dict) or not manifest["files"]:
+        raise DatasetIntegrityError(f"{path} lists no files; {REBUILD_HINT}")
+    return manifest
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_schema(items: pd.DataFrame, users: pd.DataFrame, images: np.ndarray, impressions: pd.DataFrame,
+                  simulator: UserSimulator) -> None:
+    """Raise DatasetIntegrityError when the tables do not fit together (wrong columns, sizes, ids)."""
+    problems = []
+    for name, table, columns in (("items", items, ITEM_COLUMNS), ("users", users, USER_COLUMNS)):
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            problems.append(f"{name} lacks columns {missing}")
+    n_items, n_users = len(items), len(users)
+    if "item_id" in items and not np.array_equal(items["item_id"].to_numpy(), np.arange(n_items)):
+        problems.append("items.item_id is not 0..n_items-1 in order")
+    if "user_id" in users and not np.array_equal(users["user_id"].to_numpy(), np.arange(n_users)):
+        problems.append("users.user_id is not 0..n_users-1 in order")
+    if images.shape != (n_items, *IMAGE_SHAPE) or images.dtype != np.uint8:
+        problems.append(f"images are {images.dtype} {images.shape}, expected uint8 {(n_items, *IMAGE_SHAPE)}")
+    if impressions["user"].max() >= n_users or impressions["item"].max() >= n_items:
+        problems.append("impressions refer to users or items that do not exist")
+    if (simulator.n_users, simulator.n_items) != (n_users, n_items):
+        problems.append(f"the simulator has {simulator.n_users} users x {simulator.n_items} items, "
+                        f"the tables {n_users} x {n_items}")
+    if problems:
+        raise DatasetIntegrityError("Fashion Shop files do not fit together: " + "; ".join(problems)
+                                    + f"; {REBUILD_HINT}")

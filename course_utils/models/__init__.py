@@ -1,0 +1,8 @@
+"""Models of the course, one concept per module.
+
+``vae`` (VAE, Mult-VAE) · ``gan`` (MLP GAN, DCGAN, conditional GAN, sample diversity) ·
+``attention`` (scaled dot-product and multi-head attention, SASRec) · ``recommenders``
+(popularity, item-kNN, MF/BPR: the uniform ``fit / score / recommend`` interface) ·
+``fusion`` (concat / attention / gated fusion, contrastive aligner, click model) ·
+``score_fusion`` (score normalisation, weighted and rank fusion, cascades).
+"""
