@@ -1,0 +1,341 @@
+"""GAN-based augmentation: synthetic items for rare categories, synthetic clicks for sparse users.
+
+Two ways a generative model can add data that a recommender never logged:
+
+1. **Rebalancing the catalogue** with a conditional GAN (Mirza & Osindero, 2014): ask
+   ``G(z, y)`` for images of the under-represented categories ``y`` until every category has
+   as many examples as the largest one (the idea of BAGAN, Mariani et al., 2018). The GAN
+   itself -- networks, losses, training, the sample-diversity score -- lives in
+   ``course_utils.models.gan``; this module only decides *how many of what* to generate.
+2. **Densifying sparse users** with CFGAN (Chae et al., 2018, "CFGAN: A Generic Collaborative
+   Filtering Framework based on Generative Adversarial Networks", CIKM): a generator that maps a
+   user's purchase vector to a *vector* of plausible purchases, trained against a
+   discriminator that sees real and generated vectors, with two tricks against the trivial
+   "everything is 1" solution (below). Its top unseen items become synthetic interactions.
+
+CFGAN, for a user ``u`` with binary purchase vector ``e_u`` (also the condition ``c_u``):
+
+- ``G(c_u) = r_hat_u in (0, 1)^n_items`` (a sigmoid MLP; like the paper's best variant, no
+  noise input: the condition carries the randomness of who the user is);
+- **vector-wise masking**: ``D`` sees ``r_hat_u * (e_u + k_u)`` next to ``c_u``: only the
+  generator's values on purchased items (and partial-masking items), because the real vector
+  ``e_u`` is 1 on purchases and says nothing about the rest;
+- **partial masking (PM)**: ``k_u`` marks a random share ``pm_ratio`` of the unpurchased items;
+  ``D`` then sees the generator's values there too and learns that real vectors are 0 there;
+- **zero reconstruction (ZR)**: ``+ zr_weight * sum_{j in ZR_u} r_hat_uj^2`` for a random share
+  ``zr_ratio`` of unpurchased items, pulling the generator towards 0 on non-purchases.
+
+Losses are the non-saturating ones of ``course_utils.models.gan`` (Goodfellow et al., 2014);
+the paper wrote the minimax form, which has the same fixed point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor, nn
+
+from course_utils.config import pick_device, seed_everything
+from course_utils.models.gan import discriminator_loss, generate, generator_loss
+from course_utils.models.vae import top_k_unseen
+from course_utils.train import History, fit
+
+# --------------------------------------------------------------------------------------
+# 1. Rebalancing categories with a conditional generator
+# --------------------------------------------------------------------------------------
+
+
+def rebalancing_counts(labels: np.ndarray, n_classes: int, target: int | None = None) -> np.ndarray:
+    """How many synthetic samples each category needs to reach ``target`` examples.
+
+    ``counts[c] = max(0, target - n_c)`` where ``n_c`` is the number of real examples of ``c``;
+    ``target`` defaults to the largest category, so all categories end up equally large.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array of category ids, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integer category ids, got dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got range [{labels.min()}, {labels.max()}]")
+    real = np.bincount(labels, minlength=n_classes)
+    target = int(real.max()) if target is None else target
+    if target < 0:
+        raise ValueError(f"target must be >= 0, got {target}")
+    return np.maximum(target - real, 0)
+
+
+def synthesise_for_categories(
+    generator: nn.Module, counts: Sequence[int] | np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``counts[c]`` images of each category ``c`` from a conditional generator.
+
+    Returns ``(images, labels)``: uint8 ``(sum(counts), 28, 28, 3)`` and the requested
+    category of each image ``(sum(counts),)``, ready to append to the real training set.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1 or (counts < 0).any():
+        raise ValueError(f"counts must be a 1-D array of non-negative ints, got {counts}")
+    if getattr(generator, "n_classes", None) is None:
+        raise ValueError("the generator is unconditional: build it with n_classes=... (a conditional GAN)")
+    if len(counts) > generator.n_classes:
+        raise ValueError(f"{len(counts)} categories requested, the generator knows {generator.n_classes}")
+    labels = np.repeat(np.arange(len(counts)), counts)  # (n,)
+    if len(labels) == 0:
+        return np.zeros((0, 28, 28, 3), dtype=np.uint8), labels
+    return generate(generator, len(labels), labels, seed=seed), labels
+
+
+# --------------------------------------------------------------------------------------
+# 2. CFGAN: plausible purchase vectors for sparse users
+# --------------------------------------------------------------------------------------
+
+
+def _mlp(in_features: int, hidden_dim: int, n_hidden: int, out_features: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_features
+    for _ in range(n_hidden):
+        layers += [nn.Linear(width, hidden_dim), nn.ReLU()]
+        width = hidden_dim
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+class CFGANGenerator(nn.Module):
+    """``c_u (batch, n_items) -> r_hat_u (batch, n_items)`` in (0, 1): a sigmoid MLP."""
+
+    def __init__(self, n_items: int, hidden_dim: int = 256, n_hidden: int = 1) -> None:
+        super().__init__()
+        self.net = _mlp(n_items, hidden_dim, n_hidden, n_items)
+
+    def forward(self, condition: Tensor) -> Tensor:
+        return torch.sigmoid(self.net(condition))
+
+
+class CFGANDiscriminator(nn.Module):
+    """``(purchase vector, condition) -> logit (batch,)``; positive means "a real user's vector"."""
+
+    def __init__(self, n_items: int, hidden_dim: int = 256, n_hidden: int = 1) -> None:
+        super().__init__()
+        self.net = _mlp(2 * n_items, hidden_dim, n_hidden, 1)
+
+    def forward(self, purchases: Tensor, condition: Tensor) -> Tensor:
+        return self.net(torch.cat([purchases, condition], dim=1)).squeeze(1)  # (batch,)
+
+
+def _unpurchased_sample(purchases: Tensor, ratio: float) -> Tensor:
+    """A float mask ``(batch, n_items)``: each unpurchased item is drawn with probability ``ratio``."""
+    return ((torch.rand_like(purchases) < ratio) & (purchases == 0)).float()
+
+
+def cfgan_discriminator_loss(
+    generator: CFGANGenerator, discriminator: CFGANDiscriminator, purchases: Tensor, pm_ratio: float
+) -> Tensor:
+    """``-log D(e_u | c_u) - log(1 - D(r_hat_u * (e_u + k_u) | c_u))``, averaged over the batch.
+
+    ``purchases`` are binary purchase vectors ``e_u (batch, n_items)``, also the condition
+    ``c_u``; ``k_u`` is a fresh partial-masking draw of unpurchased items at rate ``pm_ratio``
+    (Chae et al., 2018, §4). The generator is not updated by this loss.
+    """
+    with torch.no_grad():
+        masked = generator(purchases) * (purchases + _unpurchased_sample(purchases, pm_ratio))  # (B, n_items)
+    return discriminator_loss(discriminator(purchases, purchases), discriminator(masked, purchases))
+
+
+def cfgan_generator_loss(
+    generator: CFGANGenerator,
+    discriminator: CFGANDiscriminator,
+    purchases: Tensor,
+    pm_ratio: float,
+    zr_ratio: float,
+    zr_weight: float,
+) -> Tensor:
+    """``-log D(r_hat_u * (e_u + k_u) | c_u) + zr_weight * sum_{j in ZR_u} r_hat_uj^2``, batch mean.
+
+    ``k_u`` (partial masking) and ``ZR_u`` (zero reconstruction) are fresh random draws of
+    unpurchased items at rates ``pm_ratio`` and ``zr_ratio`` (Chae et al., 2018, §4).
+    """
+    generated = generator(purchases)  # (B, n_items)
+    masked = generated * (purchases + _unpurchased_sample(purchases, pm_ratio))  # (B, n_items)
+    zero_reconstruction = (generated.pow(2) * _unpurchased_sample(purchases, zr_ratio)).sum(dim=1).mean()
+    return generator_loss(discriminator(masked, purchases)) + zr_weight * zero_reconstruction
+
+
+class CFGAN:
+    """CFGAN recommender (Chae et al., 2018) with the course's recommender interface.
+
+    ``fit(train_csr)`` trains G and D on the users' binary purchase rows; ``score(user_ids)``
+    returns ``r_hat_u`` ``(n, n_items)``; ``recommend(user_ids, k, exclude=train_csr)`` the top-k
+    unseen items; ``synthetic_interactions(user_ids, n_per_user)`` the generated purchases used
+    as augmentation. Per batch: ``d_steps`` discriminator updates, then ``g_steps`` generator
+    updates (Adam). ``zr_ratio``, ``pm_ratio`` and ``zr_weight`` are the paper's S_ZR, S_PM, alpha.
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int = 256,
+        n_hidden: int = 1,
+        zr_ratio: float = 0.5,
+        pm_ratio: float = 0.5,
+        zr_weight: float = 0.1,
+        epochs: int = 100,
+        batch_size: int = 64,
+        lr: float = 1e-4,
+        d_steps: int = 1,
+        g_steps: int = 1,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+    ) -> None:
+        for name, ratio in (("zr_ratio", zr_ratio), ("pm_ratio", pm_ratio)):
+            if not 0.0 <= ratio <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {ratio}")
+        if min(epochs, batch_size, d_steps, g_steps, hidden_dim) < 1:
+            raise ValueError("epochs, batch_size, d_steps, g_steps and hidden_dim must all be >= 1")
+        self.hidden_dim, self.n_hidden = hidden_dim, n_hidden
+        self.zr_ratio, self.pm_ratio, self.zr_weight = zr_ratio, pm_ratio, zr_weight
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.d_steps, self.g_steps, self.seed = d_steps, g_steps, seed
+        self.device = torch.device(device) if device is not None else pick_device()
+        self.generator: CFGANGenerator | None = None
+        self.discriminator: CFGANDiscriminator | None = None
+        self.train_csr: sp.csr_matrix | None = None
+        self.history: History | None = None
+
+    def fit(
+        self,
+        train_csr: sp.spmatrix,
+        evaluate: Callable[[CFGAN], dict[str, float]] | None = None,
+        monitor: str | None = None,
+        patience: int | None = None,
+        progress: bool = True,
+    ) -> CFGAN:
+        """Train on the binarised rows of ``train_csr`` ``(n_users, n_items)``; returns ``self``.
+
+        ``evaluate(self)`` is called after each epoch (e.g. validation Recall@k); with
+        ``monitor`` (a key it returns, larger is better) and ``patience`` training stops early
+        and the best generator is kept.
+        """
+        train_csr = sp.csr_matrix(train_csr, dtype=np.float32)
+        if train_csr.nnz == 0:
+            raise ValueError("train_csr has no interactions")
+        if not np.isfinite(train_csr.data).all():
+            raise ValueError("train_csr contains NaN or infinite values")
+        train_csr.data[:] = train_csr.data > 0  # binary purchase vectors e_u
+        train_csr.eliminate_zeros()
+        self.train_csr = train_csr
+        seed_everything(self.seed)
+        n_items = train_csr.shape[1]
+        generator = CFGANGenerator(n_items, self.hidden_dim, self.n_hidden).to(self.device)
+        discriminator = CFGANDiscriminator(n_items, self.hidden_dim, self.n_hidden).to(self.device)
+        self.generator, self.discriminator = generator, discriminator
+        g_optimizer = torch.optim.Adam(generator.parameters(), lr=self.lr)
+        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=self.lr)
+        active_users = np.flatnonzero(train_csr.getnnz(axis=1))
+        rng = np.random.default_rng(self.seed)
+
+        def batches():
+            order = rng.permutation(active_users)
+            return (order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size))
+
+        def step(users: np.ndarray) -> dict[str, float]:
+            generator.train()
+            discriminator.train()
+            purchases = torch.from_numpy(train_csr[users].toarray()).to(self.device)  # (B, n_items)
+            for _ in range(self.d_steps):
+                d_loss = cfgan_discriminator_loss(generator, discriminator, purchases, self.pm_ratio)
+                d_optimizer.zero_grad(set_to_none=True)
+                d_loss.backward()
+                d_optimizer.step()
+            for _ in range(self.g_steps):
+                g_loss = cfgan_generator_loss(
+                    generator, discriminator, purchases, self.pm_ratio, self.zr_ratio, self.zr_weight
+                )
+                g_optimizer.zero_grad(set_to_none=True)
+                g_loss.backward()
+                g_optimizer.step()
+            return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+        self.history = fit(
+            step,
+            batches,
+            self.epochs,
+            evaluate=None if evaluate is None else (lambda: evaluate(self)),
+            monitor=monitor,
+            mode="max",
+            patience=patience,
+            model=generator,
+            desc="CFGAN",
+            progress=progress,
+        )
+        generator.eval()
+        discriminator.eval()
+        return self
+
+    def _require_fitted(self) -> tuple[CFGANGenerator, sp.csr_matrix]:
+        if self.generator is None or self.train_csr is None:
+            raise RuntimeError("CFGAN is not fitted yet: call .fit(train_csr) first")
+        return self.generator, self.train_csr
+
+    @torch.no_grad()
+    def score_rows(self, rows: sp.spmatrix | np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Generated purchase vectors ``r_hat`` ``(n_rows, n_items)`` for arbitrary binary rows."""
+        generator, train_csr = self._require_fitted()
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        if rows.shape[1] != train_csr.shape[1]:
+            raise ValueError(
+                f"rows have {rows.shape[1]} items, the model was trained on {train_csr.shape[1]}"
+            )
+        rows.data[:] = rows.data > 0
+        generator.eval()
+        chunks = [
+            generator(torch.from_numpy(rows[start : start + batch_size].toarray()).to(self.device))
+            .cpu()
+            .numpy()
+            for start in range(0, rows.shape[0], batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, train_csr.shape[1]), dtype=np.float32)
+
+    def score(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """``r_hat_u`` ``(len(user_ids), n_items)`` from each user's training purchases."""
+        _, train_csr = self._require_fitted()
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        if user_ids.size and (user_ids.min() < 0 or user_ids.max() >= train_csr.shape[0]):
+            raise IndexError(f"user ids must lie in [0, {train_csr.shape[0]})")
+        return self.score_rows(train_csr[user_ids])
+
+    def recommend(
+        self, user_ids: Sequence[int] | np.ndarray, k: int, exclude: sp.spmatrix | None = None
+    ) -> np.ndarray:
+        """Top-``k`` item ids ``(len(user_ids), k)``, best first, skipping ``exclude[user_ids]``."""
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        rows_to_skip = None if exclude is None else sp.csr_matrix(exclude)[user_ids]
+        return top_k_unseen(self.score(user_ids), k, rows_to_skip)
+
+    def synthetic_interactions(self, user_ids: Sequence[int] | np.ndarray, n_per_user: int) -> sp.csr_matrix:
+        """The generator's ``n_per_user`` most plausible *new* purchases of each user in ``user_ids``.
+
+        Returns a binary CSR matrix shaped like the training matrix, non-zero only in the rows
+        of ``user_ids`` and never on an item the user already has: add it to the training
+        matrix (``train + synthetic``) to densify sparse users.
+        """
+        generator, train_csr = self._require_fitted()
+        if n_per_user < 1:
+            raise ValueError(f"n_per_user must be >= 1, got {n_per_user}")
+        user_ids = np.unique(np.asarray(user_ids, dtype=np.int64))
+        if user_ids.size == 0:
+            return sp.csr_matrix(train_csr.shape, dtype=np.float32)
+        new_items = self.recommend(user_ids, n_per_user, exclude=train_csr)  # (n_users_sel, n_per_user)
+        rows = np.repeat(user_ids, n_per_user)
+        values = np.ones(rows.size, dtype=np.float32)
+        return sp.csr_matrix((values, (rows, new_items.ravel())), shape=train_csr.shape)
+
+
+def sparse_users(train_csr: sp.spmatrix, max_interactions: int) -> np.ndarray:
+    """Ids of users with between 1 and ``max_interactions`` training interactions (the sparse ones)."""
+    if max_interactions < 1:
+        raise ValueError(f"max_interactions must be >= 1, got {max_interactions}")
+    counts = sp.csr_matrix(train_csr).getnnz(axis=1)
+    return np.flatnonzero((counts >= 1) & (counts <= max_interactions))

@@ -1,0 +1,51 @@
+"""Fingerprints: short, stable hashes that say *which* model and *which* inputs produced an embedding.
+
+The embedding cache (``cache.py``) keys every entry by these two hashes, so a changed model
+(new weights, other pooling) or changed inputs (one edited title) can never return stale vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 (hex, first 16 characters) over every tensor of ``model.state_dict()``.
+
+    Each entry contributes its name, dtype, shape and raw bytes, in name order, so two models
+    have the same fingerprint exactly when they compute the same function with the same
+    architecture -- wherever the weights were loaded from (a pip package, the Hugging Face
+    cache, a local folder).
+    """
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def content_hash(inputs: Sequence[str] | np.ndarray) -> str:
+    """SHA-256 (hex) of a list of strings or of a numpy array (dtype, shape and bytes).
+
+    Strings are hashed as their JSON list, so ``["ab", "c"]`` and ``["a", "bc"]`` differ and
+    the order of the inputs matters (row ``i`` of a cached matrix belongs to input ``i``).
+    """
+    digest = hashlib.sha256()
+    if isinstance(inputs, np.ndarray):
+        array = np.ascontiguousarray(inputs)
+        digest.update(f"ndarray|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    else:
+        texts = list(inputs)
+        if not all(isinstance(text, str) for text in texts):
+            raise TypeError("content_hash expects a numpy array or a sequence of str")
+        digest.update(b"texts|")
+        digest.update(json.dumps(texts, ensure_ascii=False).encode("utf-8"))
+    return digest.hexdigest()

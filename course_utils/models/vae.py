@@ -1,0 +1,411 @@
+"""Autoencoders and variational autoencoders: for images, and for click histories.
+
+Read top to bottom:
+
+1. ``reparameterize`` and the two ELBO terms (``gaussian_kl``, ``bernoulli_reconstruction``)
+   combined by ``elbo_loss`` (Kingma & Welling, 2014; beta from Higgins et al., 2017);
+2. ``Autoencoder`` and ``ImageVAE``: a small convolutional pair for 28x28 RGB images,
+   trained by ``train_image_model``;
+3. ``MultVAE``: the variational autoencoder for collaborative filtering of Liang et al.
+   (2018), with a multinomial likelihood and KL annealing, behind the course's recommender
+   interface ``fit(train)`` / ``score(user_ids)`` / ``recommend(user_ids, k)``
+   (``course_utils.models.recommenders``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_utils.config import fast_mode, pick_device, seed_everything
+from course_utils.models.recommenders import Matrix, Recommender, top_k_items
+from course_utils.train import History, fit
+
+# --------------------------------------------------------------------------------------
+# 1. The ELBO
+# --------------------------------------------------------------------------------------
+
+
+def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+    """Draw ``z ~ N(mu, diag(exp(logvar)))`` as ``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``.
+
+    Writing the sample as a deterministic function of ``(mu, logvar)`` plus independent
+    noise lets gradients flow into ``mu`` and ``logvar`` (Kingma & Welling, 2014, §2.4).
+    """
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL( N(mu, diag(sigma^2)) || N(0, I) ) per example, in nats:
+
+    ``KL = -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)``  (Kingma & Welling, 2014, App. B).
+
+    ``(batch, latent) -> (batch,)``.
+    """
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+
+
+def bernoulli_reconstruction(logits: Tensor, target: Tensor) -> Tensor:
+    """Negative Bernoulli log-likelihood ``-log p(x | z)`` per example, summed over pixels:
+
+    ``-sum_i [x_i log sigmoid(l_i) + (1 - x_i) log(1 - sigmoid(l_i))]`` for targets in [0, 1].
+
+    ``(batch, ...) -> (batch,)``.
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
+    per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return per_pixel.flatten(1).sum(dim=1)
+
+
+def elbo_loss(logits: Tensor, target: Tensor, mu: Tensor, logvar: Tensor, beta: float = 1.0) -> Tensor:
+    """Negative ELBO, averaged over the batch:
+
+    ``loss = mean_batch[ -log p(x | z) + beta * KL(q(z | x) || N(0, I)) ]``
+
+    with a Bernoulli decoder (``bernoulli_reconstruction``) and a Gaussian encoder
+    (``gaussian_kl``). ``beta = 1`` is the VAE of Kingma & Welling (2014); ``beta > 1`` is
+    the beta-VAE of Higgins et al. (2017) (smoother, more disentangled latents, blurrier
+    reconstructions); ``beta < 1`` trades the prior for sharper reconstructions.
+    """
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    return (bernoulli_reconstruction(logits, target) + beta * gaussian_kl(mu, logvar)).mean()
+
+
+# --------------------------------------------------------------------------------------
+# 2. Image autoencoder and VAE
+# --------------------------------------------------------------------------------------
+
+
+def images_to_tensor(images: np.ndarray) -> Tensor:
+    """``uint8 (n, H, W, 3)`` images -> ``float32 (n, 3, H, W)`` tensor in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images of shape (n, H, W, 3), got {images.shape}")
+    if images.dtype != np.uint8:
+        raise TypeError(f"expected uint8 images (0..255), got dtype {images.dtype}")
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
+
+
+def tensor_to_images(tensor: Tensor) -> np.ndarray:
+    """``float (n, 3, H, W)`` in [0, 1] -> ``uint8 (n, H, W, 3)`` for plotting."""
+    array = tensor.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    return np.round(array * 255).astype(np.uint8)
+
+
+class ConvEncoder(nn.Module):
+    """``(batch, 3, 28, 28) -> (batch, out_features)``: two stride-2 convolutions, then a linear map."""
+
+    def __init__(self, out_features: int, channels: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, channels, 4, stride=2, padding=1),  # (B, c, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),  # (B, 2c, 7, 7)
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),  # (B, 2c * 49)
+            nn.Linear(2 * channels * 7 * 7, out_features),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[1:] != (3, 28, 28):
+            raise ValueError(f"expected images of shape (batch, 3, 28, 28), got {tuple(x.shape)}")
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """``(batch, latent_dim) -> (batch, 3, 28, 28)`` pixel logits, mirroring ``ConvEncoder``."""
+
+    def __init__(self, latent_dim: int, channels: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 2 * channels * 7 * 7),
+            nn.LeakyReLU(0.2),
+            nn.Unflatten(1, (2 * channels, 7, 7)),  # (B, 2c, 7, 7)
+            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1),  # (B, c, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(channels, 3, 4, stride=2, padding=1),  # (B, 3, 28, 28)
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder: ``x -> z = enc(x) -> logits = dec(z)``; trained on reconstruction only."""
+
+    def __init__(self, latent_dim: int = 16, channels: int = 32) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = ConvEncoder(latent_dim, channels)
+        self.decoder = ConvDecoder(latent_dim, channels)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Latent codes ``(batch, latent_dim)``."""
+        return self.encoder(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pixel logits ``(batch, 3, 28, 28)``; ``torch.sigmoid`` gives the reconstruction."""
+        return self.decoder(self.encoder(x))
+
+    def loss(self, x: Tensor) -> Tensor:
+        """Mean per-image Bernoulli reconstruction loss (nats)."""
+        return bernoulli_reconstruction(self(x), x).mean()
+
+
+class ImageVAE(nn.Module):
+    """Variational autoencoder for 28x28 RGB images (Kingma & Welling, 2014).
+
+    The encoder outputs ``(mu, logvar)`` of ``q(z | x)``; training samples ``z`` with
+    ``reparameterize``; the decoder gives Bernoulli pixel logits. ``beta`` weighs the KL
+    term (Higgins et al., 2017).
+    """
+
+    def __init__(self, latent_dim: int = 16, channels: int = 32, beta: float = 1.0) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.beta = beta
+        self.encoder = ConvEncoder(2 * latent_dim, channels)
+        self.decoder = ConvDecoder(latent_dim, channels)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu, logvar)``, each ``(batch, latent_dim)``."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(logits (batch, 3, 28, 28), mu, logvar)``; samples ``z`` in training, uses ``mu`` in eval."""
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar) if self.training else mu
+        return self.decoder(z), mu, logvar
+
+    def loss(self, x: Tensor) -> Tensor:
+        """Negative ELBO (``elbo_loss``) of the batch, with this model's ``beta``."""
+        logits, mu, logvar = self(x)
+        return elbo_loss(logits, x, mu, logvar, self.beta)
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """Images in [0, 1] ``(batch, 3, 28, 28)`` from latent codes."""
+        return torch.sigmoid(self.decoder(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` new images decoded from the prior ``z ~ N(0, I)``."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.decode(z)
+
+
+def train_image_model(
+    model: Autoencoder | ImageVAE,
+    images: np.ndarray | Tensor,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: torch.device | None = None,
+) -> History:
+    """Train an ``Autoencoder`` or ``ImageVAE`` with Adam on its own ``loss`` (see ``fit``).
+
+    ``images`` are uint8 ``(n, 28, 28, 3)`` or a float tensor ``(n, 3, 28, 28)`` in [0, 1].
+    Returns the ``History`` with the mean training loss per epoch (nats per image).
+    """
+    device = device or pick_device()
+    data = images if isinstance(images, Tensor) else images_to_tensor(images)
+    if len(data) == 0:
+        raise ValueError("no images to train on")
+    seed_everything(seed)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+
+    def batches():
+        order = torch.randperm(len(data), generator=shuffle)
+        return (data[order[i : i + batch_size]].to(device) for i in range(0, len(data), batch_size))
+
+    def step(x: Tensor) -> dict[str, float]:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(x)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item()}
+
+    history = fit(step, batches, epochs, desc=type(model).__name__)
+    model.eval()
+    return history
+
+
+# --------------------------------------------------------------------------------------
+# 3. Mult-VAE for collaborative filtering
+# --------------------------------------------------------------------------------------
+
+
+def multinomial_log_likelihood(logits: Tensor, clicks: Tensor) -> Tensor:
+    """``log p(x_u | z_u) = sum_i x_ui log softmax(f(z_u))_i`` per user, up to a constant
+    (Liang et al., 2018, eq. 2). ``(batch, n_items), (batch, n_items) -> (batch,)``."""
+    return (F.log_softmax(logits, dim=-1) * clicks).sum(dim=-1)
+
+
+def kl_anneal_beta(step: int, total_anneal_steps: int, beta_max: float) -> float:
+    """KL weight at update ``step``: ``beta = min(beta_max, step / total_anneal_steps)``.
+
+    Liang et al. (2018, §2.2.2) raise beta linearly from 0 and stop at ``beta_max`` (0.2 in
+    their experiments), so the model first learns to reconstruct, then is regularised.
+    """
+    if total_anneal_steps <= 0:
+        return beta_max
+    return min(beta_max, step / total_anneal_steps)
+
+
+class MultVAENet(nn.Module):
+    """The Mult-VAE network [I -> 600 -> 2 x K -> 600 -> I] with tanh (Liang et al., 2018).
+
+    The click row is L2-normalised and passed through dropout before the encoder.
+    """
+
+    def __init__(self, n_items: int, latent_dim: int = 200, hidden_dim: int = 600, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(n_items, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 2 * latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, n_items))
+        self.input_dropout = nn.Dropout(dropout)
+
+    def forward(self, clicks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``clicks (batch, n_items) -> (logits (batch, n_items), mu, logvar)``."""
+        x = self.input_dropout(F.normalize(clicks, dim=1))
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        z = reparameterize(mu, logvar) if self.training else mu
+        return self.decoder(z), mu, logvar
+
+
+def _rows_to_tensor(matrix: sp.csr_array, device: torch.device) -> Tensor:
+    return torch.from_numpy(matrix.toarray().astype(np.float32)).to(device)  # (n_rows, n_items)
+
+
+class MultVAE(Recommender):
+    """Mult-VAE recommender (Liang et al., 2018) behind the course's recommender interface.
+
+    ``fit(train)`` trains on the users' binary click rows; ``score(user_ids)`` encodes each
+    user's training row (``z = mu``, no sampling) and returns the decoder's logits
+    ``(n, n_items)``; ``score_rows(rows)`` does the same for any click rows (new users: the
+    "fold-in"); ``recommend(user_ids, k)`` hides training items (inherited from ``Recommender``).
+
+    Loss per batch of users: ``-mean_u[ log p(x_u | z_u) ] + beta * mean_u[ KL_u ]`` with
+    ``beta = kl_anneal_beta(update, anneal_steps, beta_max)``; ``beta`` reaches ``beta_max``
+    after ``anneal_fraction`` of all updates. Architecture [I -> 600 -> 200 -> 600 -> I],
+    input dropout 0.5, Adam 1e-3 and ``beta_max = 0.2`` follow the paper. ``epochs=None``
+    means 100, or 5 when ``COURSE_FAST=1``. With ``valid`` passed to ``fit``, the weights of
+    the epoch with the best validation NDCG@20 are kept (the paper selects on validation
+    NDCG@100) and training stops after ``patience`` epochs without improvement.
+    """
+
+    name = "Mult-VAE"
+
+    def __init__(
+        self,
+        latent_dim: int = 200,
+        hidden_dim: int = 600,
+        dropout: float = 0.5,
+        beta_max: float = 0.2,
+        anneal_fraction: float = 0.8,
+        epochs: int | None = None,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        patience: int = 10,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+    ) -> None:
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if beta_max < 0:
+            raise ValueError(f"beta_max must be >= 0, got {beta_max}")
+        self.latent_dim, self.hidden_dim, self.dropout = latent_dim, hidden_dim, dropout
+        self.beta_max, self.anneal_fraction = beta_max, anneal_fraction
+        self.epochs = epochs if epochs is not None else (5 if fast_mode() else 100)
+        self.batch_size, self.learning_rate, self.patience = batch_size, learning_rate, patience
+        self.seed, self.device, self.progress = seed, device, progress
+
+    def fit(self, train: Matrix, valid: Matrix | None = None) -> MultVAE:
+        """Train on ``train`` ``(n_users, n_items)``; with ``valid`` keep the best epoch on its NDCG@20."""
+        self._valid = None if valid is None else sp.csr_array(valid)
+        return super().fit(train)
+
+    def _fit(self, train: sp.csr_array) -> None:
+        if self._valid is not None and self._valid.shape != train.shape:
+            raise ValueError(f"valid has shape {self._valid.shape} but train has shape {train.shape}")
+        seed_everything(self.seed)
+        self._device = torch.device(self.device) if self.device is not None else pick_device()
+        self.net_ = MultVAENet(self.n_items, self.latent_dim, self.hidden_dim, self.dropout).to(self._device)
+        optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
+        active_users = np.flatnonzero(np.diff(train.indptr))
+        steps_per_epoch = -(-active_users.size // self.batch_size)
+        anneal_steps = int(self.anneal_fraction * self.epochs * steps_per_epoch)
+        rng = np.random.default_rng(self.seed)
+        update = 0
+
+        def batches():
+            order = rng.permutation(active_users)
+            return (order[i : i + self.batch_size] for i in range(0, order.size, self.batch_size))
+
+        def step(users: np.ndarray) -> dict[str, float]:
+            nonlocal update
+            self.net_.train()
+            clicks = _rows_to_tensor(train[users], self._device)  # (B, n_items)
+            logits, mu, logvar = self.net_(clicks)
+            beta = kl_anneal_beta(update, anneal_steps, self.beta_max)
+            nll = -multinomial_log_likelihood(logits, clicks).mean()
+            kl = gaussian_kl(mu, logvar).mean()
+            loss = nll + beta * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            update += 1
+            return {"loss": loss.item(), "nll": nll.item(), "kl": kl.item(), "beta": beta}
+
+        evaluate, monitor, patience = None, None, None
+        if self._valid is not None:
+            evaluate, monitor, patience = self._validation_ndcg, "valid_NDCG@20", self.patience
+        self.history_: History = fit(
+            step, batches, self.epochs, evaluate=evaluate, monitor=monitor, mode="max",
+            patience=patience, model=self.net_, desc="Mult-VAE", progress=self.progress,
+        )
+        self.net_.eval()
+
+    def _validation_ndcg(self) -> dict[str, float]:
+        from course_utils.metrics import ndcg_at_k
+
+        users = np.flatnonzero(np.diff(self._valid.indptr))
+        k = min(20, self.n_items)
+        lists = top_k_items(self.score(users), k, self.train_[users])
+        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[users], k)))}
+
+    @torch.no_grad()
+    def score_rows(self, rows: Matrix | np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Logits ``(n_rows, n_items)`` for any binary click rows ``(n_rows, n_items)``."""
+        if not hasattr(self, "net_"):
+            raise RuntimeError("MultVAE is not fitted yet: call .fit(train) first")
+        rows = sp.csr_array(rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.n_items:
+            raise ValueError(f"rows must have shape (n, {self.n_items}), got {rows.shape}")
+        self.net_.eval()
+        chunks = [
+            self.net_(_rows_to_tensor(rows[start : start + batch_size], self._device))[0].cpu().numpy()
+            for start in range(0, rows.shape[0], batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_items), dtype=np.float32)
+
+    def score(self, user_ids: np.ndarray) -> np.ndarray:
+        """Logits ``(len(user_ids), n_items)`` from each user's training clicks."""
+        user_ids = self._check_users(user_ids)
+        return self.score_rows(self.train_[user_ids])
+
+    def __repr__(self) -> str:
+        return f"MultVAE(latent_dim={self.latent_dim}, beta_max={self.beta_max}, epochs={self.epochs})"

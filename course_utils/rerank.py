@@ -1,0 +1,437 @@
+"""Diversity-aware re-ranking: MMR, DPP (fast greedy MAP), xQuAD and calibrated re-ranking.
+
+A re-ranker takes, for every user, ``M`` candidate items with relevance scores (from any
+recommender) and picks ``k`` of them one at a time, trading relevance for diversity.
+
+One convention for all re-rankers
+---------------------------------
+* ``candidates``: int array ``(n_users, M)`` of item ids; ``relevance``: float ``(n_users, M)``.
+* ``diversity`` in ``[0, 1]`` is the trade-off: **0 returns the candidates in relevance order**
+  (ties broken by candidate position), larger values weigh diversity more, 1 ignores relevance
+  except where the diversity term ties.
+* Relevance is min-max normalised to ``[0, 1]`` within each user's candidates before mixing,
+  so that the same ``diversity`` means the same thing for every recommender's score scale.
+* The result is an int array ``(n_users, k)`` of item ids, best first.
+* Every re-ranker is batched over users: each greedy step is one vectorised numpy operation
+  for all users at once (users are processed in memory-bounded chunks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from course_utils.models.recommenders import top_k_items
+
+# Bound the (users x candidates x dim) float64 blocks gathered per chunk (~64 MB).
+_CHUNK_ELEMENTS = 8_000_000
+
+
+# --------------------------------------------------------------------------------------------
+# Shared input handling
+# --------------------------------------------------------------------------------------------
+
+
+def _check_inputs(
+    candidates: np.ndarray, relevance: np.ndarray, k: int, diversity: float, n_items: int | None
+):
+    candidates = np.asarray(candidates)
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if candidates.ndim != 2 or candidates.size == 0:
+        raise ValueError(
+            f"candidates must be a non-empty 2-D (n_users, M) array, got shape {candidates.shape}"
+        )
+    if not np.issubdtype(candidates.dtype, np.integer):
+        raise ValueError(f"candidates must hold integer item ids, got dtype {candidates.dtype}")
+    if relevance.shape != candidates.shape:
+        raise ValueError(
+            f"relevance has shape {relevance.shape} but candidates have shape {candidates.shape}"
+        )
+    if not np.isfinite(relevance).all():
+        raise ValueError("relevance contains NaN or inf")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if k > candidates.shape[1]:
+        raise ValueError(f"k={k} is larger than the {candidates.shape[1]} candidates per user")
+    if not 0.0 <= diversity <= 1.0:
+        raise ValueError(f"diversity must be in [0, 1] (0 = relevance order), got {diversity}")
+    if candidates.min() < 0 or (n_items is not None and candidates.max() >= n_items):
+        raise ValueError(
+            f"candidate item ids must lie in [0, {n_items}), "
+            f"got range [{candidates.min()}, {candidates.max()}]"
+        )
+    ordered = np.sort(candidates, axis=1)
+    repeated = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    if repeated.size:
+        raise ValueError(f"user row {repeated[0]} lists the same candidate twice")
+    return candidates.astype(np.int64, copy=False), relevance
+
+
+def normalise_relevance(relevance: np.ndarray) -> np.ndarray:
+    """Min-max scale each row to ``[0, 1]``; a constant row becomes all zeros."""
+    low = relevance.min(axis=1, keepdims=True)
+    span = relevance.max(axis=1, keepdims=True) - low
+    return np.divide(relevance - low, span, out=np.zeros_like(relevance), where=span > 0)
+
+
+def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        raise ValueError(
+            f"item_embeddings must be a non-empty (n_items, dim) array, got shape {embeddings.shape}"
+        )
+    if not np.isfinite(embeddings).all():
+        raise ValueError("item_embeddings contain NaN or inf")
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(f"item {int(np.flatnonzero(norms[:, 0] == 0)[0])} has an all-zero embedding")
+    return embeddings / norms
+
+
+def _relevance_order(candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
+    order = np.argsort(-relevance, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def _chunks(n_users: int, per_user_elements: int) -> list[slice]:
+    size = max(1, _CHUNK_ELEMENTS // max(per_user_elements, 1))
+    return [slice(start, min(start + size, n_users)) for start in range(0, n_users, size)]
+
+
+def candidate_set(
+    scores: np.ndarray, n_candidates: int, exclude: sp.spmatrix | sp.sparray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first stage of re-ranking: each user's top ``n_candidates`` items and their scores.
+
+    Returns ``(candidates (n_users, M) int, relevance (n_users, M) float)``; ``exclude`` (e.g.
+    the training matrix rows of these users) removes already-seen items.
+    """
+    candidates = top_k_items(scores, n_candidates, exclude)
+    return candidates, np.take_along_axis(np.asarray(scores, dtype=np.float64), candidates, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# MMR
+# --------------------------------------------------------------------------------------------
+
+
+def mmr(
+    candidates: np.ndarray, relevance: np.ndarray, item_embeddings: np.ndarray, k: int, diversity: float = 0.5
+) -> np.ndarray:
+    """Maximal Marginal Relevance (Carbonell & Goldstein 1998), greedily for every user.
+
+    Step by step, pick
+    ``argmax_{i not in S} (1 - diversity) * rel(i) - diversity * max_{j in S} cos(e_i, e_j)``
+    (the paper's ``lambda`` is ``1 - diversity``; ``max`` over an empty ``S`` is 0).
+    Returns item ids ``(n_users, k)``.
+    """
+    unit = _unit_rows(item_embeddings)
+    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
+    if diversity == 0:
+        return _relevance_order(candidates, relevance, k)
+    relevance = normalise_relevance(relevance)
+    picks = np.empty((candidates.shape[0], k), dtype=np.int64)
+    for chunk in _chunks(candidates.shape[0], candidates.shape[1] * unit.shape[1]):
+        vectors = unit[candidates[chunk]]  # (users, M, dim)
+        rows = np.arange(vectors.shape[0])
+        max_similarity = np.zeros(vectors.shape[:2])  # (users, M)
+        available = np.ones(vectors.shape[:2], dtype=bool)
+        for step in range(k):
+            score = np.where(
+                available, (1 - diversity) * relevance[chunk] - diversity * max_similarity, -np.inf
+            )
+            chosen = score.argmax(axis=1)  # (users,) candidate positions
+            picks[chunk, step] = chosen
+            available[rows, chosen] = False
+            similarity = np.einsum("umd,ud->um", vectors, vectors[rows, chosen])
+            max_similarity = similarity if step == 0 else np.maximum(max_similarity, similarity)
+    return np.take_along_axis(candidates, picks, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# DPP: kernel, fast greedy MAP (Chen et al. 2018), naive reference
+# --------------------------------------------------------------------------------------------
+
+
+def dpp_kernel(quality: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """The DPP kernel ``L = diag(q) S diag(q)``, i.e. ``L_ij = q_i S_ij q_j`` (Chen et al. 2018, eq. 1).
+
+    ``quality`` ``(..., M)`` are positive item qualities, ``similarity`` ``(..., M, M)`` a
+    positive semi-definite similarity matrix; ``det(L_Y) = prod_{i in Y} q_i^2 * det(S_Y)``
+    rewards sets that are both relevant and spread out.
+    """
+    quality = np.asarray(quality, dtype=np.float64)
+    similarity = np.asarray(similarity, dtype=np.float64)
+    if similarity.shape != quality.shape + quality.shape[-1:]:
+        raise ValueError(
+            f"similarity must have shape {quality.shape + quality.shape[-1:]}, got {similarity.shape}"
+        )
+    return quality[..., :, None] * similarity * quality[..., None, :]
+
+
+def quality_from_relevance(relevance: np.ndarray, diversity: float) -> np.ndarray:
+    """DPP item quality ``q_i = exp(alpha * r_i)`` with ``alpha = (1 - diversity) / (2 * diversity)``.
+
+    Chen et al. (2018, sec. 4.1) show that greedy MAP on this kernel maximises
+    ``(1 - diversity) * sum_{i in Y} r_i + diversity * log det(S_Y)`` (their ``theta = 1 - diversity``).
+    ``r`` is min-max normalised per user and shifted to ``r - 1 <= 0`` (a constant factor on
+    ``q`` that changes no decision and avoids overflow). Needs ``0 < diversity <= 1``.
+    """
+    if not 0 < diversity <= 1:
+        raise ValueError(f"quality_from_relevance needs 0 < diversity <= 1, got {diversity}")
+    alpha = (1 - diversity) / (2 * diversity)
+    return np.exp(alpha * (normalise_relevance(np.atleast_2d(relevance)) - 1.0)).reshape(np.shape(relevance))
+
+
+KernelRows = Callable[[np.ndarray], np.ndarray]
+
+
+def _greedy_update(
+    gains: np.ndarray, cholesky: np.ndarray, size: int, chosen: np.ndarray, kernel_rows: KernelRows
+):
+    """One step of Chen et al.'s Algorithm 1 for a batch of users (in place).
+
+    ``e_i = (L_{j i} - <c_j, c_i>) / d_j``; append ``e_i`` to ``c_i``; ``d_i^2 -= e_i^2``.
+    ``gains`` ``(users, M)`` holds ``d_i^2``, ``cholesky`` ``(users, k, M)`` the ``c_i`` as columns.
+    """
+    rows = np.arange(gains.shape[0])
+    d_chosen = np.sqrt(np.maximum(gains[rows, chosen], 1e-300))  # (users,)
+    projection = np.einsum("us,usm->um", cholesky[rows, :size, chosen], cholesky[:, :size, :])
+    new_row = (kernel_rows(chosen) - projection) / d_chosen[:, None]  # (users, M)
+    cholesky[:, size, :] = new_row
+    gains -= new_row**2
+
+
+def _greedy_map(
+    diagonal: np.ndarray, kernel_rows: KernelRows, k: int, window: int | None = None
+) -> np.ndarray:
+    """Fast greedy MAP inference for a batch of DPPs; returns candidate positions ``(users, k)``.
+
+    ``diagonal`` ``(users, M)`` is ``diag(L)``; ``kernel_rows(j)`` returns ``L[u, j_u, :]`` for each
+    user ``u`` as ``(users, M)``. Without ``window`` this is Algorithm 1 of Chen et al. (2018):
+    ``O(k^2 M)`` per user after ``O(k)`` kernel rows. With ``window = w`` the log-det is taken
+    only over the last ``w - 1`` picks plus the new one (their sliding-window variant): the
+    conditioning on the window is recomputed each step, ``O(k w^2 M)`` -- simpler than the
+    paper's ``O(k w M)`` downdate and giving the same picks.
+    """
+    users, n_candidates = diagonal.shape
+    gains = diagonal.astype(np.float64).copy()
+    cholesky = np.zeros((users, k, n_candidates))
+    picks = np.empty((users, k), dtype=np.int64)
+    picked = np.zeros((users, n_candidates), dtype=bool)
+    rows = np.arange(users)
+    size = 0
+    for step in range(k):
+        if window is not None and step >= window:
+            gains = diagonal.astype(np.float64).copy()
+            for size, earlier in enumerate(picks[:, step - window + 1 : step].T):
+                _greedy_update(gains, cholesky, size, earlier, kernel_rows)
+            size = window - 1
+        chosen = np.where(picked, -np.inf, gains).argmax(axis=1)
+        picks[:, step] = chosen
+        picked[rows, chosen] = True
+        if step < k - 1:
+            _greedy_update(gains, cholesky, size, chosen, kernel_rows)
+            size += 1
+    return picks
+
+
+def dpp_greedy(kernel: np.ndarray, k: int, window: int | None = None) -> np.ndarray:
+    """Greedy MAP for a DPP with a full kernel ``L`` ``(M, M)`` or a batch ``(users, M, M)``.
+
+    Each step adds the item that most increases ``log det(L_Y)`` (Chen, Zhang & Zhou 2018,
+    fast greedy MAP with incremental Cholesky, ``O(k^2 M)``). Returns positions ``(k,)`` or
+    ``(users, k)``. It always returns ``k`` items; once no item adds volume the marginal gains
+    are ~0 and the order among the rest is arbitrary (the paper stops there instead).
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    single = kernel.ndim == 2
+    batch = kernel[None] if single else kernel
+    if batch.ndim != 3 or batch.shape[1] != batch.shape[2] or batch.shape[1] == 0:
+        raise ValueError(f"kernel must be a square (M, M) or (users, M, M) array, got shape {kernel.shape}")
+    if not np.isfinite(batch).all():
+        raise ValueError("kernel contains NaN or inf")
+    if not 1 <= k <= batch.shape[1]:
+        raise ValueError(f"k={k} must be between 1 and the {batch.shape[1]} candidates")
+    if window is not None and window < 1:
+        raise ValueError(f"window must be a positive integer, got {window}")
+    rows = np.arange(batch.shape[0])
+    picks = _greedy_map(np.diagonal(batch, axis1=1, axis2=2), lambda chosen: batch[rows, chosen], k, window)
+    return picks[0] if single else picks
+
+
+def dpp_greedy_naive(kernel: np.ndarray, k: int) -> np.ndarray:
+    """Reference greedy MAP straight from the definition, for tests and benchmarks.
+
+    At each step evaluate ``log det(L_{Y + {i}})`` for every remaining ``i`` (one
+    ``slogdet`` per candidate, ``O(k^4 M)`` in total) and keep the best. Positions ``(k,)``.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"kernel must be a square (M, M) array, got shape {kernel.shape}")
+    if not 1 <= k <= kernel.shape[0]:
+        raise ValueError(f"k={k} must be between 1 and the {kernel.shape[0]} candidates")
+    selected: list[int] = []
+    for _ in range(k):
+        remaining = np.setdiff1d(np.arange(kernel.shape[0]), selected)
+        subsets = np.column_stack(
+            [np.tile(selected, (remaining.size, 1)).astype(np.int64), remaining]
+        )  # (R, |Y|+1)
+        sign, log_det = np.linalg.slogdet(kernel[subsets[:, :, None], subsets[:, None, :]])
+        selected.append(int(remaining[np.argmax(np.where(sign > 0, log_det, -np.inf))]))
+    return np.array(selected)
+
+
+def dpp(
+    candidates: np.ndarray,
+    relevance: np.ndarray,
+    item_embeddings: np.ndarray,
+    k: int,
+    diversity: float = 0.5,
+    window: int | None = None,
+) -> np.ndarray:
+    """DPP re-ranking with fast greedy MAP inference (Chen, Zhang & Zhou 2018), batched over users.
+
+    Kernel ``L = diag(q) S diag(q)`` with ``S_ij = cos(e_i, e_j)`` (a Gram matrix, hence PSD)
+    plus ``1e-6`` on the diagonal so every candidate keeps some volume, and
+    ``q = exp(alpha r)`` from :func:`quality_from_relevance`. Kernel rows are computed on
+    demand from the embeddings, so no ``(M, M)`` matrix is stored. ``window`` enables the
+    sliding-window variant (diversity only among the last ``window`` items).
+    Returns item ids ``(n_users, k)``.
+    """
+    unit = _unit_rows(item_embeddings)
+    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1
+    ):
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    if diversity == 0:
+        return _relevance_order(candidates, relevance, k)
+    quality = quality_from_relevance(relevance, diversity)  # (n_users, M)
+    jitter = 1e-6
+    picks = np.empty((candidates.shape[0], k), dtype=np.int64)
+    for chunk in _chunks(candidates.shape[0], candidates.shape[1] * unit.shape[1]):
+        vectors = unit[candidates[chunk]]  # (users, M, dim)
+        q = quality[chunk]
+        rows = np.arange(vectors.shape[0])
+
+        def kernel_rows(chosen: np.ndarray, vectors=vectors, q=q, rows=rows) -> np.ndarray:
+            similarity = np.einsum("umd,ud->um", vectors, vectors[rows, chosen])
+            similarity[rows, chosen] = 1.0 + jitter  # unit vectors: exactly the diagonal below
+            return q[rows, chosen][:, None] * similarity * q  # (users, M): row j of L
+
+        diagonal = q**2 * (1.0 + jitter)  # (users, M): S_ii = |e_i|^2 = 1
+        picks[chunk] = _greedy_map(diagonal, kernel_rows, k, window)
+    return np.take_along_axis(candidates, picks, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Category-based: xQuAD and calibrated re-ranking
+# --------------------------------------------------------------------------------------------
+
+
+def _check_categories(item_categories: np.ndarray, preferences: np.ndarray, n_users: int):
+    item_categories = np.asarray(item_categories, dtype=np.float64)
+    preferences = np.asarray(preferences, dtype=np.float64)
+    if item_categories.ndim != 2 or item_categories.shape[0] == 0:
+        raise ValueError(
+            f"item_categories must be a non-empty (n_items, n_categories) array, got {item_categories.shape}"
+        )
+    if preferences.shape != (n_users, item_categories.shape[1]):
+        raise ValueError(
+            "category preferences must have shape (n_users, n_categories) = "
+            f"{(n_users, item_categories.shape[1])}, got {preferences.shape}"
+        )
+    for name, values in (("item_categories", item_categories), ("category preferences", preferences)):
+        if not np.isfinite(values).all() or (values < 0).any():
+            raise ValueError(f"{name} must be finite and non-negative")
+    return item_categories, preferences
+
+
+def xquad(
+    candidates: np.ndarray,
+    relevance: np.ndarray,
+    item_categories: np.ndarray,
+    category_preferences: np.ndarray,
+    k: int,
+    diversity: float = 0.5,
+) -> np.ndarray:
+    """Explicit query-aspect diversification (xQuAD; Santos, Macdonald & Ounis 2010) over categories.
+
+    ``score(i) = (1 - diversity) * rel(i) + diversity * sum_c P(c|u) P(i|c) prod_{j in S} (1 - P(j|c))``:
+    an item earns the diversity bonus for each category the user likes (``P(c|u)``, e.g.
+    :func:`course_utils.metrics.user_category_distribution`) that the list does not cover yet.
+    ``item_categories`` ``(n_items, C)`` holds ``P(i|c)`` in ``[0, 1]`` (1 for membership).
+    Returns item ids ``(n_users, k)``.
+    """
+    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, np.shape(item_categories)[0])
+    membership, preferences = _check_categories(item_categories, category_preferences, candidates.shape[0])
+    if membership.max() > 1:
+        raise ValueError("item_categories for xQuAD must lie in [0, 1] (P(i|c), 1 = member)")
+    if diversity == 0:
+        return _relevance_order(candidates, relevance, k)
+    relevance = normalise_relevance(relevance)
+    picks = np.empty((candidates.shape[0], k), dtype=np.int64)
+    for chunk in _chunks(candidates.shape[0], candidates.shape[1] * membership.shape[1]):
+        candidate_membership = membership[candidates[chunk]]  # (users, M, C)
+        rows = np.arange(candidate_membership.shape[0])
+        not_covered = np.ones((rows.size, membership.shape[1]))  # prod_{j in S} (1 - P(j|c))
+        available = np.ones(candidates[chunk].shape, dtype=bool)
+        for step in range(k):
+            bonus = np.einsum("umc,uc->um", candidate_membership, preferences[chunk] * not_covered)
+            score = np.where(available, (1 - diversity) * relevance[chunk] + diversity * bonus, -np.inf)
+            chosen = score.argmax(axis=1)
+            picks[chunk, step] = chosen
+            available[rows, chosen] = False
+            not_covered *= 1 - candidate_membership[rows, chosen]
+    return np.take_along_axis(candidates, picks, axis=1)
+
+
+def calibrated(
+    candidates: np.ndarray,
+    relevance: np.ndarray,
+    item_categories: np.ndarray,
+    target_distribution: np.ndarray,
+    k: int,
+    diversity: float = 0.5,
+    alpha: float = 0.01,
+) -> np.ndarray:
+    """Calibrated re-ranking (Steck 2018): keep the list's category mix close to the user's.
+
+    Greedily maximise ``(1 - diversity) * sum_{i in S} rel(i) - diversity * KL(p || q~(S))``,
+    where ``p = target_distribution`` (``(n_users, C)``, usually the history's ``p(c|u)``),
+    ``q(S)`` is the mean ``p(c|i)`` over the list (``item_categories`` rows normalised) and
+    ``q~ = (1 - alpha) q + alpha p`` (KL in nats, as in :func:`course_utils.metrics.calibration_kl`).
+    Returns item ids ``(n_users, k)``.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, np.shape(item_categories)[0])
+    weights, target = _check_categories(item_categories, target_distribution, candidates.shape[0])
+    totals = weights.sum(axis=1, keepdims=True)
+    if (totals == 0).any():
+        raise ValueError(f"item {int(np.flatnonzero(totals[:, 0] == 0)[0])} belongs to no category")
+    p_category_given_item = weights / totals
+    if diversity == 0:
+        return _relevance_order(candidates, relevance, k)
+    relevance = normalise_relevance(relevance)
+    picks = np.empty((candidates.shape[0], k), dtype=np.int64)
+    for chunk in _chunks(candidates.shape[0], candidates.shape[1] * weights.shape[1]):
+        candidate_mix = p_category_given_item[candidates[chunk]]  # (users, M, C)
+        p = target[chunk][:, None, :]  # (users, 1, C)
+        rows = np.arange(candidate_mix.shape[0])
+        list_mix_sum = np.zeros((rows.size, weights.shape[1]))
+        available = np.ones(candidates[chunk].shape, dtype=bool)
+        for step in range(k):
+            q_if_added = (list_mix_sum[:, None, :] + candidate_mix) / (step + 1)  # (users, M, C)
+            q_smoothed = (1 - alpha) * q_if_added + alpha * p
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kl = np.where(p > 0, p * np.log(p / q_smoothed), 0.0).sum(axis=2)  # (users, M)
+            score = np.where(available, (1 - diversity) * relevance[chunk] - diversity * kl, -np.inf)
+            chosen = score.argmax(axis=1)
+            picks[chunk, step] = chosen
+            available[rows, chosen] = False
+            list_mix_sum += candidate_mix[rows, chosen]
+    return np.take_along_axis(candidates, picks, axis=1)

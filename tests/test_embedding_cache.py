@@ -1,0 +1,152 @@
+"""The embedding cache: hits and misses, damaged entries rebuilt, atomic writes, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils.encoders import cache
+from course_utils.encoders.cache import cache_key, cached_encode, embeddings_dir
+from course_utils.encoders.fingerprint import content_hash
+
+
+class CountingEncoder:
+    """A tiny deterministic stand-in encoder (dim 4) that counts how often it really runs."""
+
+    def __init__(self, model_id: str = "tiny-test-encoder@v1") -> None:
+        self.model_id = model_id
+        self.calls = 0
+
+    def encode(self, inputs, *, progress: bool = False) -> np.ndarray:
+        self.calls += 1
+        lengths = np.array([len(text) for text in inputs], dtype=np.float32)
+        return np.stack([lengths, lengths**2, np.ones_like(lengths), -lengths], axis=1)  # (n, 4)
+
+
+TEXTS = ["red dress", "blue shirt", "warm coat"]
+
+
+def entries(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_miss_then_hit(tmp_path: Path) -> None:
+    encoder = CountingEncoder()
+    first = cached_encode(encoder, TEXTS, cache_dir=tmp_path)
+    second = cached_encode(encoder, TEXTS, cache_dir=tmp_path)
+    assert encoder.calls == 1
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, encoder.encode(TEXTS))
+    assert second.dtype == np.float32 and [p.suffix for p in entries(tmp_path)] == [".npz"]
+
+
+def test_other_inputs_or_other_model_miss(tmp_path: Path) -> None:
+    encoder = CountingEncoder()
+    cached_encode(encoder, TEXTS, cache_dir=tmp_path)
+    cached_encode(encoder, TEXTS[::-1], cache_dir=tmp_path)  # same texts, other order: other rows
+    cached_encode(CountingEncoder("tiny-test-encoder@v2"), TEXTS, cache_dir=tmp_path)
+    assert encoder.calls == 2 and len(entries(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("damage", ["flip_bytes", "truncate", "empty"])
+def test_damaged_entry_is_detected_and_rebuilt(tmp_path: Path, damage: str) -> None:
+    encoder = CountingEncoder()
+    expected = cached_encode(encoder, TEXTS, cache_dir=tmp_path)
+    (entry,) = entries(tmp_path)
+    raw = bytearray(entry.read_bytes())
+    if damage == "flip_bytes":  # inside the stored (uncompressed) float array
+        start = raw.index(expected.tobytes())
+        raw[start + 5] ^= 0xFF
+        entry.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        entry.write_bytes(bytes(raw[: len(raw) // 2]))
+    else:
+        entry.write_bytes(b"")
+    with pytest.warns(UserWarning, match="damaged"):
+        rebuilt = cached_encode(encoder, TEXTS, cache_dir=tmp_path)
+    np.testing.assert_array_equal(rebuilt, expected)
+    assert encoder.calls == 2
+    np.testing.assert_array_equal(cached_encode(encoder, TEXTS, cache_dir=tmp_path), expected)
+    assert encoder.calls == 2  # the rebuilt entry is good again
+
+
+def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash_mid_write(handle, **arrays):
+        handle.write(b"PK\x03\x04 half an entry")
+        raise KeyboardInterrupt  # e.g. the learner stops the kernel
+
+    monkeypatch.setattr(cache.np, "savez", crash_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        cached_encode(CountingEncoder(), TEXTS, cache_dir=tmp_path)
+    assert entries(tmp_path) == []  # neither the entry nor the temporary file remains
+
+
+def test_default_folder_follows_course_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    assert embeddings_dir() == tmp_path / "embeddings"
+    cached_encode(CountingEncoder(), TEXTS)
+    assert len(entries(tmp_path / "embeddings")) == 1
+
+
+def test_images_are_keyed_by_their_pixels(tmp_path: Path) -> None:
+    images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    changed = images.copy()
+    changed[1, 0, 0, 0] = 1
+    assert content_hash(images) != content_hash(changed)
+    assert content_hash(images) != content_hash(images.reshape(2, 4, 12))  # shape counts
+    assert cache_key("m", images) != cache_key("m", changed)
+    assert content_hash(["ab", "c"]) != content_hash(["a", "bc"])
+
+
+def test_bad_inputs_and_bad_encoders_get_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        cached_encode(CountingEncoder(), [], cache_dir=tmp_path)
+    with pytest.raises(TypeError, match="list of strings"):
+        cached_encode(CountingEncoder(), "one string", cache_dir=tmp_path)
+
+    class WrongRows(CountingEncoder):
+        def encode(self, inputs, *, progress: bool = False) -> np.ndarray:
+            return np.zeros((len(inputs) + 1, 4), dtype=np.float32)
+
+    with pytest.raises(ValueError, match="expected \\(n_inputs, dim\\)"):
+        cached_encode(WrongRows(), TEXTS, cache_dir=tmp_path)
+    assert entries(tmp_path) == []
+
+
+def test_real_text_encoder_round_trip(tmp_path: Path) -> None:
+    from course_utils.encoders.text import TextEncoder
+
+    encoder = TextEncoder(device="cpu")
+    cold = cached_encode(encoder, TEXTS, cache_dir=tmp_path, progress=False)
+    warm = cached_encode(encoder, TEXTS, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(cold, warm)
+    assert cold.shape == (3, 384)
+
+
+def test_catalog_embeddings_are_cached(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from course_utils.encoders.catalog import catalog_image_embeddings, catalog_text_embeddings
+
+    tiny_shop = SimpleNamespace(texts=["Red tee. Soft cotton.", "Navy coat. Warm wool."])
+    encoder = CountingEncoder()
+    first = catalog_text_embeddings(tiny_shop, encoder=encoder, cache_dir=tmp_path, progress=False)
+    second = catalog_text_embeddings(tiny_shop, encoder=encoder, cache_dir=tmp_path, progress=False)
+    assert first.shape == (2, 4) and encoder.calls == 1
+    np.testing.assert_array_equal(first, second)
+
+    class ImageCountingEncoder(CountingEncoder):
+        def encode(self, inputs, *, progress: bool = False) -> np.ndarray:
+            self.calls += 1
+            return inputs.reshape(len(inputs), -1)[:, :4].astype(np.float32)
+
+    tiny_shop.images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+    image_encoder = ImageCountingEncoder("tiny-image-encoder@v1")
+    for _ in range(2):
+        features = catalog_image_embeddings(
+            tiny_shop, encoder=image_encoder, cache_dir=tmp_path, progress=False
+        )
+    assert image_encoder.calls == 1
+    np.testing.assert_array_equal(features, [[0, 1, 2, 3], [12, 13, 14, 15]])

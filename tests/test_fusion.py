@@ -1,0 +1,285 @@
+"""Tests for course_utils.models.fusion: fusion modules, InfoNCE / aligner, retrieval, click model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import sparse
+from sklearn.metrics import roc_auc_score
+
+from course_utils.data.interactions import Interactions
+from course_utils.models.fusion import (
+    AttentionFusion,
+    ClickFeatures,
+    ClickModel,
+    ConcatFusion,
+    ContrastiveAligner,
+    GatedFusion,
+    Impressions,
+    info_nce_loss,
+    make_fusion,
+    predict_clicks,
+    retrieval_ranks,
+    retrieval_recall_at_k,
+    score_all_items,
+    split_impressions,
+    train_aligner,
+    train_click_model,
+)
+
+TINY_DIMS = [6, 10]  # tiny modality sizes, for test speed
+CPU = torch.device("cpu")
+
+
+def tiny_inputs(batch: int = 5, seed: int = 0) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, dim, generator=generator, requires_grad=True) for dim in TINY_DIMS]
+
+
+# ---------------------------------------------------------------- fusion modules
+
+
+def test_concat_fusion_reproduces_the_article_example():
+    text, image = torch.tensor([[1.0, 2, 3, 4]]), torch.tensor([[5.0, 6, 7, 8]])
+    fused = ConcatFusion([4, 4])(text, image)
+    assert fused.tolist() == [[1, 2, 3, 4, 5, 6, 7, 8]]
+
+
+@pytest.mark.parametrize("name", ["concat", "attention", "gated"])
+def test_fusion_output_shape_and_gradients_reach_every_modality(name):
+    torch.manual_seed(0)
+    fusion = make_fusion(name, TINY_DIMS, dim=8)
+    inputs = tiny_inputs()
+    fused = fusion(*inputs)
+    assert fused.shape == (5, fusion.output_dim)
+    fused.pow(2).sum().backward()
+    for index, tensor in enumerate(inputs):
+        assert tensor.grad is not None and tensor.grad.abs().sum() > 0, f"no gradient reached modality {index}"
+    for parameter_name, parameter in fusion.named_parameters():
+        assert parameter.grad is not None, f"no gradient for {parameter_name}"
+
+
+@pytest.mark.parametrize("fusion_class", [AttentionFusion, GatedFusion])
+def test_modality_weights_are_a_distribution_over_modalities(fusion_class):
+    torch.manual_seed(0)
+    weights = fusion_class(TINY_DIMS, dim=8).modality_weights(*tiny_inputs())
+    assert weights.shape == (5, 2)
+    assert torch.all(weights > 0)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(5))
+
+
+def test_gated_fusion_with_two_modalities_is_a_sigmoid_gate():
+    torch.manual_seed(0)
+    fusion = GatedFusion(TINY_DIMS, dim=8)
+    inputs = tiny_inputs()
+    gates = fusion.gates(*inputs)  # (B, 2, dim)
+    logits = fusion.gate(torch.cat(inputs, dim=-1)).view(5, 2, 8)
+    torch.testing.assert_close(gates[:, 0], torch.sigmoid(logits[:, 0] - logits[:, 1]))
+    expected = gates[:, 0] * torch.tanh(fusion.projections[0](inputs[0])) + \
+        gates[:, 1] * torch.tanh(fusion.projections[1](inputs[1]))
+    torch.testing.assert_close(fusion(*inputs), expected)
+
+
+def test_fusion_modules_reject_bad_input():
+    fusion = ConcatFusion(TINY_DIMS)
+    with pytest.raises(ValueError, match="2 modalities"):
+        fusion(torch.zeros(3, 6))
+    with pytest.raises(ValueError, match=r"shape \(batch, 10\)"):
+        fusion(torch.zeros(3, 6), torch.zeros(3, 9))
+    with pytest.raises(ValueError, match="different batch sizes"):
+        fusion(torch.zeros(3, 6), torch.zeros(4, 10))
+    with pytest.raises(TypeError, match="float tensor"):
+        fusion(torch.zeros(3, 6, dtype=torch.long), torch.zeros(3, 10))
+    with pytest.raises(ValueError, match="unknown fusion"):
+        make_fusion("sum", TINY_DIMS)
+    with pytest.raises(ValueError, match="input_dims"):
+        ConcatFusion([])
+
+
+# ---------------------------------------------------------------- InfoNCE and the aligner
+
+
+def test_info_nce_of_perfectly_aligned_orthogonal_pairs_at_low_temperature_is_near_zero():
+    identity = torch.eye(4)
+    assert info_nce_loss(identity, identity, temperature=0.01).item() < 1e-6
+
+
+def test_info_nce_of_uninformative_embeddings_is_log_n():
+    constant = torch.ones(5, 3)  # every pair looks the same: all logits equal
+    assert info_nce_loss(constant, constant, temperature=0.1).item() == pytest.approx(math.log(5))
+
+
+def test_info_nce_hand_computed_two_pairs():
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    keys = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # pair 1 is mismatched
+    # logits / T=1: [[1, 1], [0, 0]]; rows: log 2 and log 2; columns: [1,0]->log(1+e^-1), [1,0]->log(1+e)
+    expected = (2 * math.log(2) + math.log(1 + math.exp(-1)) + math.log(1 + math.e)) / 4
+    assert info_nce_loss(queries, keys, temperature=1.0).item() == pytest.approx(expected, rel=1e-6)
+    assert info_nce_loss(keys, queries, temperature=1.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_info_nce_rejects_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        info_nce_loss(torch.zeros(3, 2), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        info_nce_loss(torch.ones(1, 2), torch.ones(1, 2))
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce_loss(torch.ones(2, 2), torch.ones(2, 2), temperature=0.0)
+
+
+def test_aligner_gradients_reach_both_heads_and_the_temperature():
+    torch.manual_seed(0)
+    aligner = ContrastiveAligner(text_dim=6, image_dim=10, embed_dim=4, hidden_dim=8)
+    text, image = tiny_inputs(batch=8)
+    loss = aligner(text, image)
+    loss.backward()
+    for name, parameter in aligner.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"no gradient for {name}"
+    assert aligner.temperature.item() == pytest.approx(0.07)
+    unit = aligner.embed_text(text)
+    torch.testing.assert_close(unit.norm(dim=1), torch.ones(8))
+
+
+def test_retrieval_ranks_hand_computed():
+    gallery = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    queries = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.7, 0.7]])
+    # query 0 -> own item most similar (rank 1); query 1 -> items 0 and 2 beat item 1 (rank 3); query 2 -> rank 1
+    assert retrieval_ranks(queries, gallery).tolist() == [1, 3, 1]
+    assert retrieval_recall_at_k(queries, gallery, k=1) == pytest.approx(2 / 3)
+    assert retrieval_recall_at_k(queries, gallery, k=3) == 1.0
+    with pytest.raises(ValueError, match="k must be between"):
+        retrieval_recall_at_k(queries, gallery, k=4)
+    with pytest.raises(ValueError, match="NaN"):
+        retrieval_ranks(torch.full((3, 2), float("nan")), gallery)
+
+
+def test_train_aligner_learns_a_hidden_pairing_far_above_chance():
+    generator = torch.Generator().manual_seed(0)
+    n_pairs = 200  # tiny synthetic catalogue: image = fixed random map of text + noise
+    text = torch.randn(n_pairs, 6, generator=generator)
+    image = torch.tanh(text @ torch.randn(6, 10, generator=generator)) + 0.05 * torch.randn(n_pairs, 10, generator=generator)
+    torch.manual_seed(0)
+    aligner = ContrastiveAligner(6, 10, embed_dim=8, hidden_dim=32)
+    history = train_aligner(aligner, text, image, epochs=15, batch_size=64, lr=3e-3, device=CPU, progress=False)
+    assert "valid_recall@10" in history.frame().columns
+    recall = retrieval_recall_at_k(aligner.embed_text(text).detach(), aligner.embed_image(image).detach(), k=10)
+    assert recall > 10 * (10 / n_pairs), f"recall@10 {recall:.2f} not far above chance {10 / n_pairs:.2f}"
+
+
+# ---------------------------------------------------------------- click model
+
+
+def tiny_click_features(seed: int = 0) -> tuple[ClickFeatures, dict[str, torch.Tensor]]:
+    rng = np.random.default_rng(seed)
+    items = {"text": rng.normal(size=(12, 6)).astype(np.float32), "image": rng.normal(size=(12, 10)).astype(np.float32)}
+    history = sparse.csr_array((rng.random((4, 12)) < 0.4).astype(np.float32))
+    return ClickFeatures.from_history(items, history), {k: torch.as_tensor(v) for k, v in items.items()}
+
+
+def test_click_features_profile_is_the_mean_clicked_item_with_leave_one_out():
+    items = {"text": np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], dtype=np.float32)}
+    history = sparse.csr_array(np.array([[1, 0, 1], [0, 0, 0]], dtype=np.float32))  # user 0 clicked items 0, 2
+    features = ClickFeatures.from_history(items, history)
+    users, targets = torch.tensor([0, 0, 1]), torch.tensor([1, 2, 1])
+    item_batch, user_batch = features.lookup(users, targets, leave_out=torch.tensor([0, 1, 0]))
+    torch.testing.assert_close(item_batch["text"], torch.tensor([[0.0, 1.0], [2.0, 2.0], [0.0, 1.0]]))
+    # user 0: mean of items 0 and 2 = [1.5, 1]; leaving item 2 out gives item 0 = [1, 0]; user 1 has no history
+    torch.testing.assert_close(user_batch["text"], torch.tensor([[1.5, 1.0], [1.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="3 items"):
+        ClickFeatures.from_history({"text": np.zeros((4, 2))}, history)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "attention", "gated"])
+@pytest.mark.parametrize("modalities", [("text",), ("image",), ("text", "image")])
+def test_click_model_variants_give_one_logit_per_pair_and_train_every_tower(fusion, modalities):
+    features, items = tiny_click_features()
+    torch.manual_seed(0)
+    model = ClickModel({m: items[m].shape[1] for m in modalities}, hidden_dim=8, fusion=fusion)
+    item_batch, user_batch = features.lookup(torch.tensor([0, 1, 2, 3, 0]), torch.tensor([0, 3, 5, 7, 11]),
+                                             modalities=modalities)
+    logits = model(item_batch, user_batch)
+    assert logits.shape == (5,)
+    logits.sum().backward()
+    for name in modalities:
+        assert model.towers[name][1].weight.grad.abs().sum() > 0, f"no gradient reached the {name} tower"
+
+
+def test_click_model_rejects_missing_modalities_and_explains_only_weighted_fusions():
+    features, _ = tiny_click_features()
+    item_batch, user_batch = features.lookup(torch.tensor([0, 1]), torch.tensor([2, 3]))
+    with pytest.raises(ValueError, match="exactly the modalities"):
+        ClickModel({"text": 6}, hidden_dim=8)(item_batch, user_batch)
+    with pytest.raises(TypeError, match="no modality weights"):
+        ClickModel({"text": 6, "image": 10}, hidden_dim=8).modality_weights(item_batch, user_batch)
+    gated = ClickModel({"text": 6, "image": 10}, hidden_dim=8, fusion="gated")
+    assert gated.modality_weights(item_batch, user_batch).shape == (2, 2)
+    with pytest.raises(ValueError, match="at least one modality"):
+        ClickModel({})
+
+
+@pytest.mark.parametrize("fusion", ["concat", "attention"])
+def test_score_all_items_matches_pairwise_predictions(fusion):
+    features, _ = tiny_click_features()
+    torch.manual_seed(0)
+    model = ClickModel({"text": 6, "image": 10}, hidden_dim=8, fusion=fusion).eval()
+    users = np.array([2, 0, 3])
+    all_logits = score_all_items(model, features, users, users_per_batch=2)
+    assert all_logits.shape == (3, 12)
+    pair_users, pair_items = torch.as_tensor(users).repeat_interleave(12), torch.arange(12).repeat(3)
+    with torch.no_grad():
+        pairwise = model(*features.lookup(pair_users, pair_items))
+    np.testing.assert_allclose(all_logits.ravel(), pairwise.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def synthetic_impressions(features: ClickFeatures, n: int, seed: int) -> Impressions:
+    """Clicks that depend on the text match and on the image match (tiny, for tests)."""
+    generator = torch.Generator().manual_seed(seed)
+    users, items = torch.randint(0, 4, (n,), generator=generator), torch.randint(0, 12, (n,), generator=generator)
+    item_batch, user_batch = features.lookup(users, items)
+    affinity = sum((item_batch[m] * user_batch[m]).sum(1) for m in ("text", "image"))
+    clicked = (torch.rand(n, generator=generator) < torch.sigmoid(affinity)).float()
+    return Impressions(users, items, clicked)
+
+
+def test_train_click_model_is_deterministic_and_learns():
+    features, _ = tiny_click_features()
+    train, valid = synthetic_impressions(features, 600, seed=1), synthetic_impressions(features, 300, seed=2)
+
+    def run() -> tuple[np.ndarray, object]:
+        torch.manual_seed(0)
+        model = ClickModel({"text": 6, "image": 10}, hidden_dim=8)
+        history = train_click_model(model, features, train, valid, epochs=8, batch_size=64, lr=1e-2,
+                                    device=CPU, progress=False)
+        return predict_clicks(model, features, valid), history
+
+    first, history = run()
+    second, _ = run()
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (300,) and np.all((first > 0) & (first < 1))
+    assert roc_auc_score(valid.clicked.numpy(), first) > 0.7
+    assert history.frame()["loss"].iloc[-1] < history.frame()["loss"].iloc[0]
+
+
+def test_impressions_reject_ragged_columns():
+    with pytest.raises(ValueError, match="equally long"):
+        Impressions(torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1.0, 0.0]))
+
+
+def test_split_impressions_follows_each_users_click_split_in_time():
+    clicks = pd.DataFrame({"user": [0, 0, 0, 0, 0, 1], "item": [0, 1, 2, 3, 4, 0], "timestamp": [1, 2, 3, 4, 5, 2]})
+    interactions = Interactions.from_events(clicks, n_users=2, n_items=6, valid_fraction=0.2, test_fraction=0.2)
+    # user 0: train = items 0, 1, 2 (t <= 3), valid = item 3 (t = 4), test = item 4; user 1: too few clicks, all train
+    impressions = pd.DataFrame({"user": [0, 0, 0, 0, 0, 1, 1], "item": [0, 5, 3, 4, 1, 0, 2],
+                                "timestamp": [1, 3, 4, 5, 6, 2, 9], "clicked": [1, 0, 1, 1, 0, 1, 0]})
+    splits = split_impressions(impressions, interactions)
+    assert splits["train"].items.tolist() == [0, 5, 0] and splits["train"].users.tolist() == [0, 0, 1]
+    assert splits["train"].in_history.tolist() == [1.0, 0.0, 1.0]  # clicked training items leave their own profile
+    assert splits["valid"].items.tolist() == [3]
+    assert splits["test"].items.tolist() == [4, 1, 2] and splits["test"].clicked.tolist() == [1.0, 0.0, 0.0]
+    assert splits["test"].in_history.sum() == 0  # a past click may stay in the profile when predicting the future
+    with pytest.raises(ValueError, match="lacks the column"):
+        split_impressions(impressions.drop(columns="clicked"), interactions)
