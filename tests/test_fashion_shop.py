@@ -1,6 +1,7 @@
 """Tests for the shipped Fashion Shop, its loader (checksums, schema) and its build (determinism)."""
 
 import importlib.util
+import json
 import re
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from course_utils.config import DATASETS_DIR
 from course_utils.data.fashion_shop import DatasetIntegrityError, load_fashion_shop, verify_fashion_shop
+from course_utils.data.simulate import UserSimulator
 
 SHOP_DIR = DATASETS_DIR / "fashion_shop"
 FASHION_MNIST_AVAILABLE = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file()
@@ -38,7 +40,17 @@ def test_tables_and_images_have_the_documented_shapes(shop):
     assert list(shop.impressions.columns) == ["user", "item", "position", "timestamp", "clicked"]
     assert shop.impressions["position"].between(0, 9).all()
     assert shop.impressions["clicked"].dtype == bool
-    for column in ("category", "colour", "material", "style", "season", "brand", "price", "title", "description"):
+    for column in (
+        "category",
+        "colour",
+        "material",
+        "style",
+        "season",
+        "brand",
+        "price",
+        "title",
+        "description",
+    ):
         assert shop.items[column].notna().all(), column
     assert shop.category_names == list(catalog.CATEGORIES)
     assert (shop.items["price"] > 0).all()
@@ -99,7 +111,9 @@ def test_split_is_temporal_per_user_and_disjoint(shop):
 
 def test_manifest_statistics_match_the_data(shop):
     stats = shop.manifest["statistics"]
-    clicks_per_user = np.bincount(shop.impressions.loc[shop.impressions["clicked"], "user"], minlength=shop.n_users)
+    clicks_per_user = np.bincount(
+        shop.impressions.loc[shop.impressions["clicked"], "user"], minlength=shop.n_users
+    )
     assert stats["clicks_per_user"]["min"] == clicks_per_user.min() >= 5
     assert stats["clicks_per_user"]["median"] == np.median(clicks_per_user)
     assert stats["ctr"] == round(float(shop.impressions["clicked"].mean()), 4)
@@ -108,11 +122,18 @@ def test_manifest_statistics_match_the_data(shop):
 
 
 def test_shipped_simulator_explains_the_logged_click_rate(shop):
-    logs = shop.impressions.sort_values(["user", "timestamp", "position"])
+    logs = shop.impressions.sort_values(["user", "timestamp", "position"])  # sessions never overlap
     slates = logs["item"].to_numpy().reshape(-1, 10)  # one row per session, best position first
     users = logs["user"].to_numpy()[::10]
     expected_ctr = shop.simulator.click_probabilities(users, slates).mean()
     assert abs(expected_ctr - logs["clicked"].mean()) < 0.005
+
+
+def test_the_simulator_is_reachable_from_the_shop(shop):
+    assert UserSimulator.from_shop(shop) is shop.simulator
+    assert (shop.simulator.n_users, shop.simulator.n_items) == (shop.n_users, shop.n_items)
+    with pytest.raises(TypeError, match="load_fashion_shop"):
+        UserSimulator.from_shop(object())
 
 
 def test_gini_is_hand_computed():
@@ -125,7 +146,7 @@ def test_gini_is_hand_computed():
 def shop_copy(tmp_path):
     copy = tmp_path / "fashion_shop"
     copy.mkdir()
-    for name in [*load_fashion_shop.__globals__["_read_manifest"](SHOP_DIR)["files"], "MANIFEST.json"]:
+    for name in [*json.loads((SHOP_DIR / "MANIFEST.json").read_text())["files"], "MANIFEST.json"]:
         shutil.copy(SHOP_DIR / name, copy / name)
     return copy
 

@@ -12,12 +12,18 @@ N_ATTRIBUTES = len(ATTRIBUTES)
 def tiny_catalog(n_items=60, n_values=5, d=3, seed=0):
     """A tiny random catalog (tiny config for testing speed)."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, n_values, size=(n_items, N_ATTRIBUTES)), rng.normal(size=(n_items, d)), rng.normal(size=n_items)
+    return (
+        rng.integers(0, n_values, size=(n_items, N_ATTRIBUTES)),
+        rng.normal(size=(n_items, d)),
+        rng.normal(size=n_items),
+    )
 
 
-def tiny_simulator(n_users=20, seed=0, config=TasteConfig()):
+def tiny_simulator(n_users=20, seed=0, config=None):
     codes, visual, appeal = tiny_catalog()
-    return UserSimulator.sample(codes, visual, appeal, n_users, np.random.default_rng(seed), config)
+    return UserSimulator.sample(
+        codes, visual, appeal, n_users, np.random.default_rng(seed), config or TasteConfig()
+    )
 
 
 def flat_simulator(variety, base_logit=0.0):
@@ -61,7 +67,9 @@ def test_pairwise_affinity_matches_the_full_matrix():
     users = np.array([1, 2])
     slates = np.array([[5, 9, 0], [1, 2, 3]])
     full = sim.affinity(users)
-    np.testing.assert_allclose(sim._affinity_of_pairs(users[:, None], slates), np.take_along_axis(full, slates, 1))
+    np.testing.assert_allclose(
+        sim._affinity_of_pairs(users[:, None], slates), np.take_along_axis(full, slates, 1)
+    )
 
 
 def test_same_seed_same_users_and_clicks():
@@ -69,8 +77,9 @@ def test_same_seed_same_users_and_clicks():
     np.testing.assert_array_equal(a.relevance(), b.relevance())
     slates = np.tile(np.arange(10), (a.n_users, 1))
     users = np.arange(a.n_users)
-    np.testing.assert_array_equal(a.click(users, slates, np.random.default_rng(1)),
-                                  b.click(users, slates, np.random.default_rng(1)))
+    np.testing.assert_array_equal(
+        a.click(users, slates, np.random.default_rng(1)), b.click(users, slates, np.random.default_rng(1))
+    )
     assert not np.array_equal(a.relevance(), tiny_simulator(seed=4).relevance())
 
 
@@ -83,8 +92,9 @@ def test_utility_is_hand_computed_and_rewards_variety_only_for_variety_lovers():
     np.testing.assert_allclose(sim.utility(np.array([1]), redundant[None]), [r * examination[0]])
     np.testing.assert_allclose(sim.utility(np.array([1]), diverse[None]), [r * examination.sum()])
     # variety-indifferent user: both slates are worth the same
-    np.testing.assert_allclose(sim.utility(np.array([0, 0]), np.stack([redundant, diverse])),
-                               [r * examination.sum()] * 2)
+    np.testing.assert_allclose(
+        sim.utility(np.array([0, 0]), np.stack([redundant, diverse])), [r * examination.sum()] * 2
+    )
 
 
 def test_a_diverse_slate_beats_a_more_relevant_redundant_one_for_a_variety_lover():

@@ -21,13 +21,25 @@ from course_utils.data.simulate import UserSimulator
 
 DEFAULT_ROOT = DATASETS_DIR / "fashion_shop"
 ITEM_COLUMNS = (
-    "item_id", "category_id", "category", "colour", "material", "style", "season", "brand", "price",
-    "title", "description", "fashion_mnist_index",
+    "item_id",
+    "category_id",
+    "category",
+    "colour",
+    "material",
+    "style",
+    "season",
+    "brand",
+    "price",
+    "title",
+    "description",
+    "fashion_mnist_index",
 )
 IMPRESSION_COLUMNS = ("user", "item", "position", "timestamp", "clicked")
 USER_COLUMNS = ("user_id", "first_seen", "sessions", "impressions", "clicks")
 IMAGE_SHAPE = (28, 28, 3)
-REBUILD_HINT = "restore it with `git checkout datasets/fashion_shop` or rebuild: python datasets/fashion_shop/build.py"
+REBUILD_HINT = (
+    "restore it with `git checkout datasets/fashion_shop` or rebuild: python datasets/fashion_shop/build.py"
+)
 
 
 class DatasetIntegrityError(RuntimeError):
@@ -121,13 +133,15 @@ def load_fashion_shop(root: Path | str | None = None, verify: bool = True) -> Fa
     users = pd.read_csv(root / "users.csv.gz")
     images = _read_npz(root / "images.npz")["images"]
     logs = _read_npz(root / "impressions.npz")
-    impressions = pd.DataFrame({
-        "user": logs["user"].astype(np.int64),
-        "item": logs["item"].astype(np.int64),
-        "position": logs["position"].astype(np.int64),
-        "timestamp": logs["timestamp"].astype(np.int64),
-        "clicked": logs["clicked"].astype(bool),
-    })
+    impressions = pd.DataFrame(
+        {
+            "user": logs["user"].astype(np.int64),
+            "item": logs["item"].astype(np.int64),
+            "position": logs["position"].astype(np.int64),
+            "timestamp": logs["timestamp"].astype(np.int64),
+            "clicked": logs["clicked"].astype(bool),
+        }
+    )
     simulator = UserSimulator.from_arrays(_read_npz(root / "simulator.npz"))
     _check_schema(items, users, images, impressions, simulator)
 
@@ -139,7 +153,9 @@ def load_fashion_shop(root: Path | str | None = None, verify: bool = True) -> Fa
 def _read_manifest(root: Path) -> dict:
     path = root / "MANIFEST.json"
     if not path.is_file():
-        raise DatasetIntegrityError(f"no MANIFEST.json in {root}: is this the Fashion Shop folder? {REBUILD_HINT}")
+        raise DatasetIntegrityError(
+            f"no MANIFEST.json in {root}: is this the Fashion Shop folder? {REBUILD_HINT}"
+        )
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
@@ -162,8 +178,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_schema(items: pd.DataFrame, users: pd.DataFrame, images: np.ndarray, impressions: pd.DataFrame,
-                  simulator: UserSimulator) -> None:
+def _check_schema(
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    images: np.ndarray,
+    impressions: pd.DataFrame,
+    simulator: UserSimulator,
+) -> None:
     """Raise DatasetIntegrityError when the tables do not fit together (wrong columns, sizes, ids)."""
     problems = []
     for name, table, columns in (("items", items, ITEM_COLUMNS), ("users", users, USER_COLUMNS)):
@@ -180,8 +201,11 @@ def _check_schema(items: pd.DataFrame, users: pd.DataFrame, images: np.ndarray, 
     if impressions["user"].max() >= n_users or impressions["item"].max() >= n_items:
         problems.append("impressions refer to users or items that do not exist")
     if (simulator.n_users, simulator.n_items) != (n_users, n_items):
-        problems.append(f"the simulator has {simulator.n_users} users x {simulator.n_items} items, "
-                        f"the tables {n_users} x {n_items}")
+        problems.append(
+            f"the simulator has {simulator.n_users} users x {simulator.n_items} items, "
+            f"the tables {n_users} x {n_items}"
+        )
     if problems:
-        raise DatasetIntegrityError("Fashion Shop files do not fit together: " + "; ".join(problems)
-                                    + f"; {REBUILD_HINT}")
+        raise DatasetIntegrityError(
+            "Fashion Shop files do not fit together: " + "; ".join(problems) + f"; {REBUILD_HINT}"
+        )

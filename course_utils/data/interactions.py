@@ -89,7 +89,9 @@ class Interactions:
         rank_from_end = size - 1 - per_user.cumcount().to_numpy()  # 0 = the user's last event
         splittable = size >= min_events_to_split
         n_test = np.where(splittable & (test_fraction > 0), np.maximum(1, np.rint(test_fraction * size)), 0)
-        n_valid = np.where(splittable & (valid_fraction > 0), np.maximum(1, np.rint(valid_fraction * size)), 0)
+        n_valid = np.where(
+            splittable & (valid_fraction > 0), np.maximum(1, np.rint(valid_fraction * size)), 0
+        )
         split = np.full(len(table), "train", dtype=object)
         split[rank_from_end < n_test + n_valid] = "valid"
         split[rank_from_end < n_test] = "test"
@@ -149,7 +151,9 @@ class Interactions:
 def _binary_matrix(rows: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
     """CSR matrix (n_users, n_items), float32, with a 1 at every (user, item) of ``rows``."""
     values = np.ones(len(rows), dtype=np.float32)
-    matrix = sp.csr_matrix((values, (rows["user"].to_numpy(), rows["item"].to_numpy())), shape=(n_users, n_items))
+    matrix = sp.csr_matrix(
+        (values, (rows["user"].to_numpy(), rows["item"].to_numpy())), shape=(n_users, n_items)
+    )
     matrix.sort_indices()
     return matrix
 
@@ -173,5 +177,6 @@ def _validate_events(events: pd.DataFrame, n_users: int, n_items: int) -> None:
             raise ValueError(f"events[{column!r}] must hold integers, got dtype {values.dtype}")
         if bound is not None and (values.min() < 0 or values.max() >= bound):
             raise ValueError(
-                f"events[{column!r}] must lie in [0, {bound}); found values in [{values.min()}, {values.max()}]"
+                f"events[{column!r}] must lie in [0, {bound}); "
+                f"found values in [{values.min()}, {values.max()}]"
             )

@@ -10,7 +10,7 @@ Its licence forbids redistribution, so the course never ships it. The loader loo
 
 The raw files are converted once to a tidy form cached under ``cache_dir()/movielens-100k``
 (keyed by the raw files' sha256). Implicit feedback: a rating >= 4 counts as a positive
-interaction (the usual convention, e.g. Liang et al. 2018 use >= 3.5 on the 1-5 star scale).
+interaction (the usual convention; Liang et al. 2018 keep "ratings of four or higher" of MovieLens-20M).
 """
 
 from __future__ import annotations
@@ -36,8 +36,25 @@ GROUPLENS_MD5 = "0e33842e24a9c977be4e0107933c0723"  # published by GroupLens bes
 POSITIVE_RATING = 4  # implicit feedback: rating >= 4
 N_USERS, N_MOVIES, N_RATINGS = 943, 1682, 100_000
 GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 OFFICIAL_FILES = ("u.data", "u.item", "u.user")
 ATOMIC_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
@@ -90,8 +107,10 @@ class MovieLens100k:
         return (self.movies["title"] + " (" + years + "). Genres: " + genres + ".").tolist()
 
     def __repr__(self) -> str:
-        return f"MovieLens100k({len(self.ratings)} ratings, {self.n_users} users, {self.n_items} movies; " \
-               f"from {self.source.kind}; {self.interactions!r})"
+        return (
+            f"MovieLens100k({len(self.ratings)} ratings, {self.n_users} users, {self.n_items} movies; "
+            f"from {self.source.kind}; {self.interactions!r})"
+        )
 
 
 def locate_movielens_100k(download: bool = False) -> MovieLensSource:
@@ -123,7 +142,9 @@ def load_movielens_100k(download: bool = False) -> MovieLens100k:
     timestamp are ordered by movie id so the split is the same whichever copy was found.
     """
     source = locate_movielens_100k(download)
-    raw_files = [source.folder / name for name in (OFFICIAL_FILES if source.layout == "official" else ATOMIC_FILES)]
+    raw_files = [
+        source.folder / name for name in (OFFICIAL_FILES if source.layout == "official" else ATOMIC_FILES)
+    ]
     key = hashlib.sha256(b"".join(_sha256(path).encode() for path in raw_files)).hexdigest()[:16]
     cached = cache_dir() / "movielens-100k" / key
     if not cached.is_dir():
@@ -133,7 +154,9 @@ def load_movielens_100k(download: bool = False) -> MovieLens100k:
         _write_cache(cached, ratings, movies, users)
     ratings, movies, users = _read_cache(cached)
 
-    positives = ratings[ratings["rating"] >= POSITIVE_RATING].sort_values(["user", "timestamp", "item"], kind="stable")
+    positives = ratings[ratings["rating"] >= POSITIVE_RATING].sort_values(
+        ["user", "timestamp", "item"], kind="stable"
+    )
     interactions = Interactions.from_events(positives[["user", "item", "timestamp"]], len(users), len(movies))
     return MovieLens100k(ratings, movies, users, interactions, source)
 
@@ -173,8 +196,10 @@ def _download(base: Path) -> Path:
             shutil.copyfileobj(response, handle)
         digest = hashlib.md5(archive.read_bytes()).hexdigest()
         if digest != GROUPLENS_MD5:
-            raise ValueError(f"downloaded {GROUPLENS_URL} has MD5 {digest}, expected {GROUPLENS_MD5}: "
-                             "the download is corrupted or the file changed; nothing was kept")
+            raise ValueError(
+                f"downloaded {GROUPLENS_URL} has MD5 {digest}, expected {GROUPLENS_MD5}: "
+                "the download is corrupted or the file changed; nothing was kept"
+            )
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(staging)  # creates <staging>/ml-100k/
         target = base / "ml-100k"
@@ -185,20 +210,29 @@ def _download(base: Path) -> Path:
 # -- readers (raw -> tidy) ---------------------------------------------------------------------------
 def _read_official(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """GroupLens layout: tab-separated u.data, '|'-separated latin-1 u.item (19 genre flags) and u.user."""
-    ratings = pd.read_csv(folder / "u.data", sep="\t", header=None, names=["user_id", "movie_id", "rating", "timestamp"])
+    ratings = pd.read_csv(
+        folder / "u.data", sep="\t", header=None, names=["user_id", "movie_id", "rating", "timestamp"]
+    )
     item_columns = ["movie_id", "title", "release_date", "video_release_date", "url", *GENRES]
     items = pd.read_csv(folder / "u.item", sep="|", header=None, names=item_columns, encoding="latin-1")
     flags = items[list(GENRES)].to_numpy(bool)
-    title_year = items["title"].str.extract(r"\((\d{4})\)\s*$")[0]
-    release_year = items["release_date"].str.extract(r"(\d{4})$")[0]
-    movies = pd.DataFrame({
-        "movie_id": items["movie_id"],
-        "title": items["title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True).str.strip(),
-        "year": pd.to_numeric(title_year.fillna(release_year), errors="coerce").astype("Int64"),
-        "genres": [[g for g, on in zip(GENRES, row, strict=True) if on] for row in flags],
-    })
-    users = pd.read_csv(folder / "u.user", sep="|", header=None,
-                        names=["user_id", "age", "gender", "occupation", "zip_code"], dtype={"zip_code": str})
+    title, title_year = _split_title_year(items["title"])
+    release_year = pd.to_numeric(items["release_date"].str.extract(r"(\d{4})$")[0], errors="coerce")
+    movies = pd.DataFrame(
+        {
+            "movie_id": items["movie_id"],
+            "title": title,
+            "year": title_year.fillna(release_year).astype("Int64"),
+            "genres": [[g for g, on in zip(GENRES, row, strict=True) if on] for row in flags],
+        }
+    )
+    users = pd.read_csv(
+        folder / "u.user",
+        sep="|",
+        header=None,
+        names=["user_id", "age", "gender", "occupation", "zip_code"],
+        dtype={"zip_code": str},
+    )
     return _tidy(ratings, movies, users)
 
 
@@ -210,26 +244,43 @@ def _read_atomic(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
         return table.rename(columns=lambda column: column.split(":")[0])
 
     inter, item, user = (read(name) for name in ATOMIC_FILES)
-    ratings = pd.DataFrame({
-        "user_id": pd.to_numeric(inter["user_id"]),
-        "movie_id": pd.to_numeric(inter["item_id"]),
-        "rating": pd.to_numeric(inter["rating"]),
-        "timestamp": pd.to_numeric(inter["timestamp"]),
-    })
-    movies = pd.DataFrame({
-        "movie_id": pd.to_numeric(item["item_id"]),
-        "title": item["movie_title"].replace("unkonwn", "unknown"),  # RecBole's typo for movie 267
-        "year": pd.to_numeric(item["release_year"], errors="coerce").astype("Int64"),
-        "genres": item["class"].str.split(),
-    })
-    users = pd.DataFrame({
-        "user_id": pd.to_numeric(user["user_id"]),
-        "age": pd.to_numeric(user["age"]),
-        "gender": user["gender"],
-        "occupation": user["occupation"],
-        "zip_code": user["zip_code"],
-    })
+    ratings = pd.DataFrame(
+        {
+            "user_id": pd.to_numeric(inter["user_id"]),
+            "movie_id": pd.to_numeric(inter["item_id"]),
+            "rating": pd.to_numeric(inter["rating"]),
+            "timestamp": pd.to_numeric(inter["timestamp"]),
+        }
+    )
+    title, title_year = _split_title_year(item["movie_title"].replace("unkonwn", "unknown"))  # RecBole's typo
+    movies = pd.DataFrame(
+        {
+            "movie_id": pd.to_numeric(item["item_id"]),
+            "title": title,
+            "year": pd.to_numeric(item["release_year"], errors="coerce").fillna(title_year).astype("Int64"),
+            "genres": item["class"].str.split(),
+        }
+    )
+    users = pd.DataFrame(
+        {
+            "user_id": pd.to_numeric(user["user_id"]),
+            "age": pd.to_numeric(user["age"]),
+            "gender": user["gender"],
+            "occupation": user["occupation"],
+            "zip_code": user["zip_code"],
+        }
+    )
     return _tidy(ratings, movies, users)
+
+
+def _split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Split ``"Toy Story (1995)"`` into the title and the year (NaN when absent).
+
+    A trailing ``"(V)"`` (video release) is dropped too; RecBole's copy moved one such title's
+    ``"(V)"`` into its year column and left the ``"(1995)"`` in the title, which this undoes.
+    """
+    parts = titles.str.extract(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)(?:\s*\(V\))?\s*$")
+    return parts["title"].fillna(titles).str.strip(), pd.to_numeric(parts["year"], errors="coerce")
 
 
 def _tidy(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
@@ -244,7 +295,9 @@ def _tidy(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame) -> t
     return ratings, movies, users
 
 
-def _validate(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame, source: MovieLensSource) -> None:
+def _validate(
+    ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame, source: MovieLensSource
+) -> None:
     """Raise ValueError naming the problem when the raw files are not MovieLens-100k as published."""
     problems = []
     if len(ratings) != N_RATINGS:
@@ -257,11 +310,16 @@ def _validate(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame, 
         problems.append("ratings contain missing values")
     elif not ratings["rating"].between(1, 5).all():
         problems.append("ratings outside 1..5")
-    elif not (ratings["user"].between(0, N_USERS - 1).all() and ratings["item"].between(0, N_MOVIES - 1).all()):
+    elif not (
+        ratings["user"].between(0, N_USERS - 1).all() and ratings["item"].between(0, N_MOVIES - 1).all()
+    ):
         problems.append("ratings refer to unknown users or movies")
     if problems:
-        raise ValueError(f"MovieLens-100k files in {source} are malformed: " + "; ".join(problems)
-                         + ". Replace them with an intact copy (see locate_movielens_100k's options).")
+        raise ValueError(
+            f"MovieLens-100k files in {source} are malformed: "
+            + "; ".join(problems)
+            + ". Replace them with an intact copy (see locate_movielens_100k's options)."
+        )
 
 
 # -- the tidy cache ----------------------------------------------------------------------------------

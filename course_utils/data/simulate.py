@@ -52,7 +52,12 @@ class TasteConfig:
 
     attribute_scales: Mapping[str, float] = field(
         default_factory=lambda: {
-            "category": 1.0, "colour": 1.1, "material": 0.8, "style": 0.8, "season": 0.7, "brand": 0.8,
+            "category": 1.0,
+            "colour": 1.1,
+            "material": 0.8,
+            "style": 0.8,
+            "season": 0.7,
+            "brand": 0.8,
         }
     )
     visual_scale: float = 1.0  # std of v[u] . x_i over items
@@ -137,7 +142,9 @@ class UserSimulator:
     def affinity(self, users: np.ndarray | None = None) -> np.ndarray:
         """Taste logits ``a[u, i]`` (module docstring), shape (len(users), n_items); all users if None."""
         users = self._check_users(users)
-        logits = self.base_logit[users, None] + self.popularity_sensitivity[users, None] * self.appeal[None, :]
+        logits = (
+            self.base_logit[users, None] + self.popularity_sensitivity[users, None] * self.appeal[None, :]
+        )
         for column, weights in enumerate(self.attribute_weights):
             logits = logits + weights[np.ix_(users, self.item_codes[:, column])]  # (n, n_items)
         return logits + self.visual_weights[users] @ self.visual.T  # (n, d) @ (d, n_items)
@@ -167,7 +174,7 @@ class UserSimulator:
         slates = self._check_slates(slates)
         if len(users) != len(slates):
             raise ValueError(f"got {len(users)} users but {len(slates)} slates: one slate per user")
-        n, k = slates.shape
+        k = slates.shape[1]
         attraction = expit(self._affinity_of_pairs(users[:, None], slates))  # (n, k)
         similarity = self.item_similarity(slates)  # (n, k, k)
         earlier = np.tril(np.ones((k, k), dtype=bool), k=-1)  # [p, p'] = p' < p
@@ -226,8 +233,11 @@ class UserSimulator:
 
     @classmethod
     def from_shop(cls, shop) -> UserSimulator:
-        """The simulator that generated a loaded Fashion Shop (``load_fashion_shop()``)."""
-        return shop.simulator()
+        """The simulator that generated a loaded Fashion Shop: ``shop.simulator``, type-checked."""
+        simulator = getattr(shop, "simulator", None)
+        if not isinstance(simulator, cls):
+            raise TypeError(f"expected the result of load_fashion_shop(), got {type(shop).__name__}")
+        return simulator
 
     # -- helpers -----------------------------------------------------------------------------
     def _affinity_of_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -242,7 +252,9 @@ class UserSimulator:
             return np.arange(self.n_users)
         users = np.asarray(users)
         if users.ndim != 1 or not np.issubdtype(users.dtype, np.integer):
-            raise ValueError(f"users must be a 1-D array of integer ids, got shape {users.shape} dtype {users.dtype}")
+            raise ValueError(
+                f"users must be a 1-D array of integer ids, got shape {users.shape} dtype {users.dtype}"
+            )
         if len(users) and (users.min() < 0 or users.max() >= self.n_users):
             raise ValueError(f"user ids must lie in [0, {self.n_users}), got [{users.min()}, {users.max()}]")
         return users
@@ -255,7 +267,9 @@ class UserSimulator:
                 f"dtype {slates.dtype}"
             )
         if slates.size and (slates.min() < 0 or slates.max() >= self.n_items):
-            raise ValueError(f"item ids must lie in [0, {self.n_items}), got [{slates.min()}, {slates.max()}]")
+            raise ValueError(
+                f"item ids must lie in [0, {self.n_items}), got [{slates.min()}, {slates.max()}]"
+            )
         ordered = np.sort(slates, axis=1)
         if (ordered[:, 1:] == ordered[:, :-1]).any():
             raise ValueError("a slate lists the same item twice: items within a slate must be distinct")
@@ -266,7 +280,9 @@ def _check_catalog(item_codes: np.ndarray, visual: np.ndarray, appeal: np.ndarra
     item_codes, visual, appeal = np.asarray(item_codes), np.asarray(visual, float), np.asarray(appeal, float)
     n_items = len(appeal)
     if item_codes.shape != (n_items, len(ATTRIBUTES)) or not np.issubdtype(item_codes.dtype, np.integer):
-        raise ValueError(f"item_codes must be integers of shape ({n_items}, {len(ATTRIBUTES)}), got {item_codes.shape}")
+        raise ValueError(
+            f"item_codes must be integers of shape ({n_items}, {len(ATTRIBUTES)}), got {item_codes.shape}"
+        )
     if item_codes.min() < 0:
         raise ValueError("item_codes must be non-negative attribute value ids")
     if visual.ndim != 2 or len(visual) != n_items:
@@ -342,9 +358,13 @@ def log_impressions(
 
         positions = np.broadcast_to(np.arange(slate_size), slates.shape)
         times = start_timestamp + session_start[active, session].astype(np.int64)[:, None] + positions
-        blocks.append((np.repeat(active, slate_size), slates.ravel(), positions.ravel(), times.ravel(), clicked.ravel()))
+        blocks.append(
+            (np.repeat(active, slate_size), slates.ravel(), positions.ravel(), times.ravel(), clicked.ravel())
+        )
 
-    users, items, positions, timestamps, clicks = (np.concatenate(column) for column in zip(*blocks, strict=True))
+    users, items, positions, timestamps, clicks = (
+        np.concatenate(column) for column in zip(*blocks, strict=True)
+    )
     impressions = pd.DataFrame(
         {
             "user": users.astype(np.int32),

@@ -30,11 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]  # this folder (catalog.py) and the repo (course_utils)
 
 import catalog  # noqa: E402
+
 from course_utils.data.simulate import ATTRIBUTES, UserSimulator, log_impressions  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -75,14 +78,17 @@ def visual_features(grey: np.ndarray, categories: np.ndarray, n_components: int)
 
     ``X = grey / 255`` flattened (n, 784), minus its category's mean row; ``X = U S V^T``; the
     features are ``U S = X V`` for the top components (V from the eigenvectors of ``X^T X``),
-    signed so each component's largest loading is positive and scaled to unit variance. Category is removed so they carry only within-category
-    shape (cut, sleeves, texture), the part of the image the text never describes.
+    signed so each component's largest loading is positive and scaled to unit variance.
+    Category is removed so they carry only within-category shape (cut, sleeves, texture),
+    the part of the image the text never describes.
     """
     pixels = grey.reshape(len(grey), -1).astype(float) / 255.0  # (n, 784)
     for label in np.unique(categories):
         pixels[categories == label] -= pixels[categories == label].mean(axis=0)
-    _, eigenvectors = np.linalg.eigh(pixels.T @ pixels)  # ascending eigenvalues of the (784, 784) scatter
-    loadings = eigenvectors[:, ::-1][:, :n_components]  # (784, n_components) = top rows of V^T, transposed
+    scatter = pixels.T @ pixels  # (784, 784)
+    top = [len(scatter) - n_components, len(scatter) - 1]
+    _, eigenvectors = scipy.linalg.eigh(scatter, subset_by_index=top)  # ascending eigenvalues
+    loadings = eigenvectors[:, ::-1]  # (784, n_components) = top rows of V^T, transposed
     loadings = loadings * np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(n_components)])
     scores = pixels @ loadings  # (n, n_components) = U S
     return scores / scores.std(axis=0)
@@ -91,10 +97,12 @@ def visual_features(grey: np.ndarray, categories: np.ndarray, n_components: int)
 def build_catalog(images: np.ndarray, labels: np.ndarray, n_items: int, rng: np.random.Generator):
     """Items table (attributes and text), RGB images (n, 28, 28, 3) and greyscale originals."""
     counts = catalog.category_counts(n_items)
-    source_index = np.concatenate([
-        rng.choice(np.flatnonzero(labels == label), size=count, replace=False)
-        for label, count in enumerate(counts)
-    ])
+    source_index = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(labels == label), size=count, replace=False)
+            for label, count in enumerate(counts)
+        ]
+    )
     source_index = source_index[rng.permutation(n_items)]  # item ids in random category order
     categories = labels[source_index].astype(np.int64)
     items = catalog.sample_attributes(categories, rng)
@@ -118,8 +126,10 @@ def attribute_codes(items: pd.DataFrame) -> np.ndarray:
         "brand": tuple(name for name, _, _ in catalog.BRANDS),
     }
     return np.stack(
-        [items[a].map({value: code for code, value in enumerate(vocabularies[a])}).to_numpy(np.int64)
-         for a in ATTRIBUTES],
+        [
+            items[a].map({value: code for code, value in enumerate(vocabularies[a])}).to_numpy(np.int64)
+            for a in ATTRIBUTES
+        ],
         axis=1,
     )
 
@@ -143,16 +153,26 @@ def statistics(items: pd.DataFrame, impressions: pd.DataFrame, n_users: int) -> 
         "clicks": len(clicks),
         "ctr": round(float(impressions["clicked"].mean()), 4),
         "items_per_category": {k: int(v) for k, v in items["category"].value_counts().sort_index().items()},
-        "clicks_per_user": {"min": int(clicks_per_user.min()), "median": float(np.median(clicks_per_user)),
-                            "max": int(clicks_per_user.max())},
-        "sessions_per_user_median": float(np.median(np.bincount(impressions["user"], minlength=n_users)
-                                                    // SLATE_SIZE)),
+        "clicks_per_user": {
+            "min": int(clicks_per_user.min()),
+            "median": float(np.median(clicks_per_user)),
+            "max": int(clicks_per_user.max()),
+        },
+        "sessions_per_user_median": float(
+            np.median(np.bincount(impressions["user"], minlength=n_users) // SLATE_SIZE)
+        ),
         "exposure_gini": round(gini(np.bincount(impressions["item"], minlength=n_items)), 4),
         "click_gini": round(gini(np.bincount(clicks["item"], minlength=n_items)), 4),
         "items_never_shown": int((np.bincount(impressions["item"], minlength=n_items) == 0).sum()),
-        "top_1pct_items_share_of_impressions": round(float(
-            np.sort(np.bincount(impressions["item"], minlength=n_items))[::-1][: max(1, n_items // 100)].sum()
-            / len(impressions)), 4),
+        "top_1pct_items_share_of_impressions": round(
+            float(
+                np.sort(np.bincount(impressions["item"], minlength=n_items))[::-1][
+                    : max(1, n_items // 100)
+                ].sum()
+                / len(impressions)
+            ),
+            4,
+        ),
     }
 
 
@@ -181,14 +201,27 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def write_csv_gz(path: Path, table: pd.DataFrame) -> None:
     """CSV (UTF-8, ``\\n`` line ends) gzipped with mtime 0 and no file name in the header."""
     text = table.to_csv(index=False, lineterminator="\n").encode("utf-8")
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+    ):
         gz.write(text)
 
 
 # -- the build -------------------------------------------------------------------------------------
-def build(out: Path, seed: int = 42, n_items: int = 4000, n_users: int = 1000,
-          source: Path = FASHION_MNIST_DIR) -> dict:
-    """Build every file into ``out`` (replaced atomically, file by file) and return the manifest."""
+def build(
+    out: Path, seed: int = 42, n_items: int = 4000, n_users: int = 1000, source: Path = FASHION_MNIST_DIR
+) -> dict:
+    """Build every file into ``out`` (replaced atomically, file by file) and return the manifest.
+
+    Linear algebra runs on one BLAS thread: multi-threaded reductions may sum in a different
+    order on another machine, and the build must give the same bytes everywhere it can.
+    """
+    with threadpool_limits(limits=1):
+        return _build(out, seed, n_items, n_users, source)
+
+
+def _build(out: Path, seed: int, n_items: int, n_users: int, source: Path) -> dict:
     started = time.perf_counter()
     images, labels, source_checksums = load_fashion_mnist(source)
     rng = np.random.default_rng(seed)
@@ -201,17 +234,21 @@ def build(out: Path, seed: int = 42, n_items: int = 4000, n_users: int = 1000,
     impressions = log_impressions(simulator, sessions, rng, slate_size=SLATE_SIZE, min_clicks=MIN_CLICKS)
 
     per_user = impressions.groupby("user")
-    users = pd.DataFrame({
-        "user_id": np.arange(n_users),
-        "first_seen": per_user["timestamp"].min().reindex(range(n_users)).to_numpy(),
-        "sessions": per_user.size().reindex(range(n_users)).to_numpy() // SLATE_SIZE,
-        "impressions": per_user.size().reindex(range(n_users)).to_numpy(),
-        "clicks": per_user["clicked"].sum().reindex(range(n_users)).to_numpy(),
-    })
+    users = pd.DataFrame(
+        {
+            "user_id": np.arange(n_users),
+            "first_seen": per_user["timestamp"].min().reindex(range(n_users)).to_numpy(),
+            "sessions": per_user.size().reindex(range(n_users)).to_numpy() // SLATE_SIZE,
+            "impressions": per_user.size().reindex(range(n_users)).to_numpy(),
+            "clicks": per_user["clicked"].sum().reindex(range(n_users)).to_numpy(),
+        }
+    )
     stats = statistics(items, impressions, n_users)
     if stats["clicks_per_user"]["min"] < MIN_CLICKS:
-        raise RuntimeError(f"some users have fewer than {MIN_CLICKS} clicks: {stats['clicks_per_user']}; "
-                           "raise max_sessions or the base click logit")
+        raise RuntimeError(
+            f"some users have fewer than {MIN_CLICKS} clicks: {stats['clicks_per_user']}; "
+            "raise max_sessions or the base click logit"
+        )
 
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
@@ -219,24 +256,37 @@ def build(out: Path, seed: int = 42, n_items: int = 4000, n_users: int = 1000,
         write_csv_gz(staging / "items.csv.gz", items)
         write_csv_gz(staging / "users.csv.gz", users)
         write_npz(staging / "images.npz", {"images": rgb})
-        write_npz(staging / "impressions.npz", {
-            "user": impressions["user"].to_numpy(np.int16),
-            "item": impressions["item"].to_numpy(np.int16),
-            "position": impressions["position"].to_numpy(np.int8),
-            "timestamp": impressions["timestamp"].to_numpy(np.int64),
-            "clicked": impressions["clicked"].to_numpy(bool),
-        })
+        write_npz(
+            staging / "impressions.npz",
+            {
+                "user": impressions["user"].to_numpy(np.int16),
+                "item": impressions["item"].to_numpy(np.int16),
+                "position": impressions["position"].to_numpy(np.int8),
+                "timestamp": impressions["timestamp"].to_numpy(np.int64),
+                "clicked": impressions["clicked"].to_numpy(bool),
+            },
+        )
         write_npz(staging / "simulator.npz", simulator.to_arrays())
         files = sorted(p.name for p in staging.iterdir())
         manifest = {
             "dataset": "fashion_shop",
             "format_version": FORMAT_VERSION,
-            "build": {"seed": seed, "n_items": n_items, "n_users": n_users, "slate_size": SLATE_SIZE,
-                      "visual_dimensions": VISUAL_DIMENSIONS},
-            "source": {"name": "Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), Zalando SE, MIT licence",
-                       "debian_package": "dataset-fashion-mnist", "sha256": source_checksums},
-            "files": {name: {"sha256": sha256(staging / name), "bytes": (staging / name).stat().st_size}
-                      for name in files},
+            "build": {
+                "seed": seed,
+                "n_items": n_items,
+                "n_users": n_users,
+                "slate_size": SLATE_SIZE,
+                "visual_dimensions": VISUAL_DIMENSIONS,
+            },
+            "source": {
+                "name": "Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), Zalando SE, MIT licence",
+                "debian_package": "dataset-fashion-mnist",
+                "sha256": source_checksums,
+            },
+            "files": {
+                name: {"sha256": sha256(staging / name), "bytes": (staging / name).stat().st_size}
+                for name in files
+            },
             "statistics": stats,
         }
         (staging / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -273,7 +323,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-items", type=int, default=4000)
     parser.add_argument("--n-users", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: beside this script)")
-    parser.add_argument("--source", type=Path, default=FASHION_MNIST_DIR, help="folder with Fashion-MNIST *.gz")
+    parser.add_argument(
+        "--source", type=Path, default=FASHION_MNIST_DIR, help="folder with Fashion-MNIST *.gz"
+    )
     args = parser.parse_args(argv)
     if args.n_items < 10 * SLATE_SIZE or args.n_users < 1:
         parser.error(f"need --n-items >= {10 * SLATE_SIZE} and --n-users >= 1")

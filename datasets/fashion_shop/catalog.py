@@ -18,7 +18,16 @@ import pandas as pd
 
 # Fashion-MNIST label order (Xiao et al. 2017): label k is CATEGORIES[k].
 CATEGORIES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 # Share of the catalog per category: a mild long tail.
 CATEGORY_SHARE = (0.15, 0.10, 0.10, 0.13, 0.08, 0.06, 0.11, 0.12, 0.08, 0.07)
@@ -39,13 +48,32 @@ PLURAL_CATEGORIES = {"Trouser", "Sandal", "Sneaker", "Ankle boot"}
 
 # Colour name -> RGB tint. Only the image shows it.
 PALETTE = {
-    "white": (236, 236, 230), "grey": (150, 150, 150), "beige": (218, 196, 160), "brown": (135, 88, 52),
-    "red": (205, 42, 42), "pink": (240, 140, 175), "orange": (240, 140, 40), "yellow": (236, 212, 60),
-    "green": (60, 152, 72), "blue": (62, 112, 212), "navy": (42, 54, 128), "purple": (132, 72, 172),
+    "white": (236, 236, 230),
+    "grey": (150, 150, 150),
+    "beige": (218, 196, 160),
+    "brown": (135, 88, 52),
+    "red": (205, 42, 42),
+    "pink": (240, 140, 175),
+    "orange": (240, 140, 40),
+    "yellow": (236, 212, 60),
+    "green": (60, 152, 72),
+    "blue": (62, 112, 212),
+    "navy": (42, 54, 128),
+    "purple": (132, 72, 172),
 }
 COLOUR_SHARE = {
-    "white": 0.12, "grey": 0.14, "beige": 0.09, "brown": 0.09, "red": 0.08, "pink": 0.06, "orange": 0.04,
-    "yellow": 0.04, "green": 0.07, "blue": 0.11, "navy": 0.12, "purple": 0.04,
+    "white": 0.12,
+    "grey": 0.14,
+    "beige": 0.09,
+    "brown": 0.09,
+    "red": 0.08,
+    "pink": 0.06,
+    "orange": 0.04,
+    "yellow": 0.04,
+    "green": 0.07,
+    "blue": 0.11,
+    "navy": 0.12,
+    "purple": 0.04,
 }
 EARTHY_COLOURS = ("brown", "beige", "grey", "navy")  # twice as likely for footwear and bags
 EARTHY_CATEGORIES = {"Sandal", "Sneaker", "Bag", "Ankle boot", "Coat"}
@@ -94,8 +122,20 @@ MATERIALS_BY_CATEGORY = {
     "Ankle boot": ("leather", "suede", "rubber", "nubuck"),
 }
 MATERIAL_PRICE_FACTOR = {
-    "cashmere": 2.0, "silk": 1.6, "leather": 1.5, "down": 1.5, "suede": 1.4, "merino": 1.4, "tweed": 1.3,
-    "nubuck": 1.3, "polyester": 0.8, "acrylic": 0.8, "rubber": 0.8, "nylon": 0.9, "canvas": 0.9, "straw": 0.9,
+    "cashmere": 2.0,
+    "silk": 1.6,
+    "leather": 1.5,
+    "down": 1.5,
+    "suede": 1.4,
+    "merino": 1.4,
+    "tweed": 1.3,
+    "nubuck": 1.3,
+    "polyester": 0.8,
+    "acrylic": 0.8,
+    "rubber": 0.8,
+    "nylon": 0.9,
+    "canvas": 0.9,
+    "straw": 0.9,
 }
 
 STYLES = ("casual", "formal", "sporty", "vintage", "minimalist", "streetwear", "bohemian")
@@ -109,73 +149,103 @@ STYLE_ADJECTIVES = {
     "bohemian": ("bohemian", "boho", "free-spirited", "folk-inspired"),
 }
 STYLE_SENTENCES = {
-    "casual": ("Easy to wear from morning coffee to weekend errands.",
-               "A relaxed piece made for everyday comfort.",
-               "Throw it on and go: no fuss, all comfort."),
-    "formal": ("Sharp enough for the office and for evenings out.",
-               "A polished choice for meetings and dinners.",
-               "Tailored lines for occasions that call for a smart look."),
-    "sporty": ("Built to move with you, on the track or off it.",
-               "An athletic piece that keeps up with an active day.",
-               "Made for workouts, commutes and everything in between."),
-    "vintage": ("A nod to classic designs of decades past.",
-                "Retro character with a modern fit.",
-                "Inspired by archive pieces from the seventies."),
-    "minimalist": ("Pared-back design that pairs with anything.",
-                   "Clean lines, no logos, nothing extra.",
-                   "A quiet essential for a capsule wardrobe."),
-    "streetwear": ("Straight from the city's skate parks and sidewalks.",
-                   "A statement piece with an urban edge.",
-                   "Made for layering and standing out on the street."),
-    "bohemian": ("A free-spirited piece for festivals and travels.",
-                 "Artisan details with a relaxed, wandering spirit.",
-                 "Easygoing boho charm for long getaways."),
+    "casual": (
+        "Easy to wear from morning coffee to weekend errands.",
+        "A relaxed piece made for everyday comfort.",
+        "Throw it on and go: no fuss, all comfort.",
+    ),
+    "formal": (
+        "Sharp enough for the office and for evenings out.",
+        "A polished choice for meetings and dinners.",
+        "Tailored lines for occasions that call for a smart look.",
+    ),
+    "sporty": (
+        "Built to move with you, on the track or off it.",
+        "An athletic piece that keeps up with an active day.",
+        "Made for workouts, commutes and everything in between.",
+    ),
+    "vintage": (
+        "A nod to classic designs of decades past.",
+        "Retro character with a modern fit.",
+        "Inspired by archive pieces from the seventies.",
+    ),
+    "minimalist": (
+        "Pared-back design that pairs with anything.",
+        "Clean lines, no logos, nothing extra.",
+        "A quiet essential for a capsule wardrobe.",
+    ),
+    "streetwear": (
+        "Straight from the city's skate parks and sidewalks.",
+        "A statement piece with an urban edge.",
+        "Made for layering and standing out on the street.",
+    ),
+    "bohemian": (
+        "A free-spirited piece for festivals and travels.",
+        "Artisan details with a relaxed, wandering spirit.",
+        "Easygoing boho charm for long getaways.",
+    ),
 }
 # Rows: CATEGORIES; columns: STYLES. Relative plausibility of each style per category.
-STYLE_WEIGHTS = np.array([
-    [4, 1, 3, 2, 3, 3, 2],  # T-shirt/top
-    [3, 3, 2, 2, 3, 2, 1],  # Trouser
-    [4, 2, 1, 3, 3, 2, 2],  # Pullover
-    [2, 4, 1, 3, 2, 1, 4],  # Dress
-    [2, 4, 1, 3, 3, 2, 1],  # Coat
-    [3, 1, 2, 1, 2, 1, 4],  # Sandal
-    [3, 4, 1, 2, 3, 1, 2],  # Shirt
-    [3, 1, 4, 2, 2, 4, 1],  # Sneaker
-    [3, 3, 2, 3, 3, 2, 2],  # Bag
-    [2, 3, 1, 3, 3, 2, 2],  # Ankle boot
-], dtype=float)
+STYLE_WEIGHTS = np.array(
+    [
+        [4, 1, 3, 2, 3, 3, 2],  # T-shirt/top
+        [3, 3, 2, 2, 3, 2, 1],  # Trouser
+        [4, 2, 1, 3, 3, 2, 2],  # Pullover
+        [2, 4, 1, 3, 2, 1, 4],  # Dress
+        [2, 4, 1, 3, 3, 2, 1],  # Coat
+        [3, 1, 2, 1, 2, 1, 4],  # Sandal
+        [3, 4, 1, 2, 3, 1, 2],  # Shirt
+        [3, 1, 4, 2, 2, 4, 1],  # Sneaker
+        [3, 3, 2, 3, 3, 2, 2],  # Bag
+        [2, 3, 1, 3, 3, 2, 2],  # Ankle boot
+    ],
+    dtype=float,
+)
 
 SEASONS = ("spring", "summer", "autumn", "winter", "all-season")
 SEASON_SENTENCES = {
-    "spring": ("A fresh pick for mild spring days.",
-               "Perfect for the first warm weeks of spring.",
-               "Light enough for spring showers and breezy afternoons."),
-    "summer": ("Made for hot summer days.",
-               "A warm-weather essential for beach trips and city heat.",
-               "Stays comfortable when the temperature climbs in summer."),
-    "autumn": ("Ideal for crisp autumn walks.",
-               "A layering favourite for the fall season.",
-               "Ready for cool autumn evenings as the leaves turn."),
-    "winter": ("Built for the coldest winter months.",
-               "Keeps you cosy when temperatures drop below zero.",
-               "A cold-weather staple for snowy winter days."),
-    "all-season": ("Wearable all year round.",
-                   "A year-round staple for every season.",
-                   "Works in any weather, any month of the year."),
+    "spring": (
+        "A fresh pick for mild spring days.",
+        "Perfect for the first warm weeks of spring.",
+        "Light enough for spring showers and breezy afternoons.",
+    ),
+    "summer": (
+        "Made for hot summer days.",
+        "A warm-weather essential for beach trips and city heat.",
+        "Stays comfortable when the temperature climbs in summer.",
+    ),
+    "autumn": (
+        "Ideal for crisp autumn walks.",
+        "A layering favourite for the fall season.",
+        "Ready for cool autumn evenings as the leaves turn.",
+    ),
+    "winter": (
+        "Built for the coldest winter months.",
+        "Keeps you cosy when temperatures drop below zero.",
+        "A cold-weather staple for snowy winter days.",
+    ),
+    "all-season": (
+        "Wearable all year round.",
+        "A year-round staple for every season.",
+        "Works in any weather, any month of the year.",
+    ),
 }
 # Rows: CATEGORIES; columns: SEASONS.
-SEASON_WEIGHTS = np.array([
-    [3, 5, 1, 0.3, 3],  # T-shirt/top
-    [2, 1, 2, 1, 5],    # Trouser
-    [1, 0.2, 4, 4, 1],  # Pullover
-    [4, 4, 1, 0.5, 2],  # Dress
-    [1, 0.1, 4, 5, 1],  # Coat
-    [1, 6, 0.2, 0.1, 1],  # Sandal
-    [3, 2, 2, 1, 4],    # Shirt
-    [2, 2, 1, 0.5, 5],  # Sneaker
-    [1, 1, 1, 1, 6],    # Bag
-    [1, 0.2, 4, 4, 2],  # Ankle boot
-], dtype=float)
+SEASON_WEIGHTS = np.array(
+    [
+        [3, 5, 1, 0.3, 3],  # T-shirt/top
+        [2, 1, 2, 1, 5],  # Trouser
+        [1, 0.2, 4, 4, 1],  # Pullover
+        [4, 4, 1, 0.5, 2],  # Dress
+        [1, 0.1, 4, 5, 1],  # Coat
+        [1, 6, 0.2, 0.1, 1],  # Sandal
+        [3, 2, 2, 1, 4],  # Shirt
+        [2, 2, 1, 0.5, 5],  # Sneaker
+        [1, 1, 1, 1, 6],  # Bag
+        [1, 0.2, 4, 4, 2],  # Ankle boot
+    ],
+    dtype=float,
+)
 
 # Fictional brands: (name, price tier, two favourite styles). Listed from most to least items.
 BRANDS = (
@@ -211,14 +281,44 @@ TIER_SENTENCES = {
     "premium": ("From {brand}'s signature line.", "A premium piece from the {brand} atelier."),
 }
 BASE_PRICE = {
-    "T-shirt/top": 20, "Trouser": 45, "Pullover": 50, "Dress": 60, "Coat": 120, "Sandal": 35, "Shirt": 40,
-    "Sneaker": 80, "Bag": 70, "Ankle boot": 110,
+    "T-shirt/top": 20,
+    "Trouser": 45,
+    "Pullover": 50,
+    "Dress": 60,
+    "Coat": 120,
+    "Sandal": 35,
+    "Shirt": 40,
+    "Sneaker": 80,
+    "Bag": 70,
+    "Ankle boot": 110,
 }
-MODEL_NAMES = ("Aster", "Kite", "Juno", "Nova", "Orion", "Pike", "Ridge", "Atlas", "Echo", "Flint", "Haven",
-               "Luna", "Milo", "Rowan", "Tempo", "Vega", "Zephyr", "Arlo")
-FILLER_SENTENCES = ("Free returns within 30 days.", "Ships in recycled packaging.",
-                    "Check the size guide before ordering.", "Care instructions are on the label.",
-                    "Part of this month's new arrivals.")
+MODEL_NAMES = (
+    "Aster",
+    "Kite",
+    "Juno",
+    "Nova",
+    "Orion",
+    "Pike",
+    "Ridge",
+    "Atlas",
+    "Echo",
+    "Flint",
+    "Haven",
+    "Luna",
+    "Milo",
+    "Rowan",
+    "Tempo",
+    "Vega",
+    "Zephyr",
+    "Arlo",
+)
+FILLER_SENTENCES = (
+    "Free returns within 30 days.",
+    "Ships in recycled packaging.",
+    "Check the size guide before ordering.",
+    "Care instructions are on the label.",
+    "Part of this month's new arrivals.",
+)
 
 
 def category_counts(n_items: int) -> np.ndarray:
@@ -245,16 +345,24 @@ def sample_attributes(categories: np.ndarray, rng: np.random.Generator) -> pd.Da
 
     colours, materials, styles, seasons = [], [], [], []
     for name, label, brand in zip(names, categories, brands, strict=True):
-        colour_p = np.array([COLOUR_SHARE[c] * (2.0 if name in EARTHY_CATEGORIES and c in EARTHY_COLOURS else 1.0)
-                             for c in colour_names])
+        colour_p = np.array(
+            [
+                COLOUR_SHARE[c] * (2.0 if name in EARTHY_CATEGORIES and c in EARTHY_COLOURS else 1.0)
+                for c in colour_names
+            ]
+        )
         colours.append(colour_names[rng.choice(len(colour_names), p=colour_p / colour_p.sum())])
         options = MATERIALS_BY_CATEGORY[name]
         materials.append(options[rng.integers(len(options))])
         if rng.random() < 0.6:
             styles.append(BRANDS[brand][2][rng.integers(2)])
         else:
-            styles.append(STYLES[rng.choice(len(STYLES), p=STYLE_WEIGHTS[label] / STYLE_WEIGHTS[label].sum())])
-        seasons.append(SEASONS[rng.choice(len(SEASONS), p=SEASON_WEIGHTS[label] / SEASON_WEIGHTS[label].sum())])
+            styles.append(
+                STYLES[rng.choice(len(STYLES), p=STYLE_WEIGHTS[label] / STYLE_WEIGHTS[label].sum())]
+            )
+        seasons.append(
+            SEASONS[rng.choice(len(SEASONS), p=SEASON_WEIGHTS[label] / SEASON_WEIGHTS[label].sum())]
+        )
 
     tiers = [BRANDS[b][1] for b in brands]
     price = (
@@ -263,16 +371,18 @@ def sample_attributes(categories: np.ndarray, rng: np.random.Generator) -> pd.Da
         * np.array([MATERIAL_PRICE_FACTOR.get(m, 1.0) for m in materials])
         * rng.lognormal(0.0, 0.15, size=n)
     )
-    return pd.DataFrame({
-        "category_id": categories.astype(np.int64),
-        "category": names,
-        "colour": colours,
-        "material": materials,
-        "style": styles,
-        "season": seasons,
-        "brand": [BRANDS[b][0] for b in brands],
-        "price": np.maximum(np.floor(price), 4) + 0.99,
-    })
+    return pd.DataFrame(
+        {
+            "category_id": categories.astype(np.int64),
+            "category": names,
+            "colour": colours,
+            "material": materials,
+            "style": styles,
+            "season": seasons,
+            "brand": [BRANDS[b][0] for b in brands],
+            "price": np.maximum(np.floor(price), 4) + 0.99,
+        }
+    )
 
 
 def write_texts(attributes: pd.DataFrame, rng: np.random.Generator) -> tuple[list[str], list[str]]:
@@ -297,14 +407,21 @@ def write_texts(attributes: pd.DataFrame, rng: np.random.Generator) -> tuple[lis
             title = f"The {adjective} {noun} - {row.brand}"
         titles.append(_capitalise(title))
 
-        material_sentence = _pick((
-            f"Made from {material_phrase}.",
-            f"Crafted in {material_phrase}.",
-            f"{'These' if plural else 'This'} {noun} {'are' if plural else 'is'} cut from {material_phrase}.",
-            f"{_capitalise(material_phrase)} {noun} with a comfortable feel.",
-        ), rng)
-        sentences = [material_sentence, _pick(STYLE_SENTENCES[row.style], rng),
-                     _pick(SEASON_SENTENCES[row.season], rng)]
+        this, be = ("These", "are") if plural else ("This", "is")
+        material_sentence = _pick(
+            (
+                f"Made from {material_phrase}.",
+                f"Crafted in {material_phrase}.",
+                f"{this} {noun} {be} cut from {material_phrase}.",
+                f"{_capitalise(material_phrase)} {noun} with a comfortable feel.",
+            ),
+            rng,
+        )
+        sentences = [
+            material_sentence,
+            _pick(STYLE_SENTENCES[row.style], rng),
+            _pick(SEASON_SENTENCES[row.season], rng),
+        ]
         sentences = [sentences[i] for i in rng.permutation(3)]
         if rng.random() < 0.5:
             sentences.append(_pick(TIER_SENTENCES[tiers[row.brand]], rng).format(brand=row.brand))
@@ -320,7 +437,9 @@ def colourise(grey: np.ndarray, colours: list[str], rng: np.random.Generator) ->
     ``grey`` is (n, 28, 28) uint8 with a black background (Fashion-MNIST); returns (n, 28, 28, 3)
     uint8 with the background still black and the garment's shading kept.
     """
-    tints = np.array([PALETTE[c] for c in colours], dtype=float) + rng.normal(0.0, 8.0, size=(len(colours), 3))
+    tints = np.array([PALETTE[c] for c in colours], dtype=float) + rng.normal(
+        0.0, 8.0, size=(len(colours), 3)
+    )
     tints = np.clip(tints, 0, 255)  # (n, 3)
     rgb = grey[..., None].astype(float) / 255.0 * tints[:, None, None, :]  # (n, 28, 28, 3)
     return np.rint(rgb).astype(np.uint8)
