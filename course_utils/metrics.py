@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import rankdata
 
 GroundTruth = sp.spmatrix | sp.sparray | Iterable[Iterable[int]]
 
@@ -257,8 +258,6 @@ def auc(scores: np.ndarray, ground_truth: GroundTruth, exclude: GroundTruth | No
     This is what a ranking "accuracy" means: thresholding scores at 0.5 and averaging
     (``(pred > 0.5).mean()``) measures neither ranking quality nor accuracy on implicit data.
     """
-    from scipy.stats import rankdata
-
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.size == 0:
         raise ValueError(f"scores must be a non-empty 2-D (n_users, n_items) array, got shape {scores.shape}")

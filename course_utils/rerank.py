@@ -190,7 +190,7 @@ KernelRows = Callable[[np.ndarray], np.ndarray]
 
 def _greedy_update(
     gains: np.ndarray, cholesky: np.ndarray, size: int, chosen: np.ndarray, kernel_rows: KernelRows
-):
+) -> None:
     """One step of Chen et al.'s Algorithm 1 for a batch of users (in place).
 
     ``e_i = (L_{j i} - <c_j, c_i>) / d_j``; append ``e_i`` to ``c_i``; ``d_i^2 -= e_i^2``.
@@ -217,17 +217,18 @@ def _greedy_map(
     paper's ``O(k w M)`` downdate and giving the same picks.
     """
     users, n_candidates = diagonal.shape
-    gains = diagonal.astype(np.float64).copy()
+    gains = np.array(diagonal, dtype=np.float64)  # d_i^2, updated in place
     cholesky = np.zeros((users, k, n_candidates))
     picks = np.empty((users, k), dtype=np.int64)
     picked = np.zeros((users, n_candidates), dtype=bool)
     rows = np.arange(users)
     size = 0
     for step in range(k):
-        if window is not None and step >= window:
-            gains = diagonal.astype(np.float64).copy()
-            for size, earlier in enumerate(picks[:, step - window + 1 : step].T):
-                _greedy_update(gains, cholesky, size, earlier, kernel_rows)
+        if window is not None and step >= window:  # forget the oldest pick: condition on the last w - 1
+            gains = np.array(diagonal, dtype=np.float64)
+            recent = picks[:, step - window + 1 : step]  # (users, w - 1)
+            for position in range(window - 1):
+                _greedy_update(gains, cholesky, position, recent[:, position], kernel_rows)
             size = window - 1
         chosen = np.where(picked, -np.inf, gains).argmax(axis=1)
         picks[:, step] = chosen

@@ -58,7 +58,9 @@ def test_fusion_output_shape_and_gradients_reach_every_modality(name):
     assert fused.shape == (5, fusion.output_dim)
     fused.pow(2).sum().backward()
     for index, tensor in enumerate(inputs):
-        assert tensor.grad is not None and tensor.grad.abs().sum() > 0, f"no gradient reached modality {index}"
+        assert tensor.grad is not None and tensor.grad.abs().sum() > 0, (
+            f"no gradient reached modality {index}"
+        )
     for parameter_name, parameter in fusion.named_parameters():
         assert parameter.grad is not None, f"no gradient for {parameter_name}"
 
@@ -79,8 +81,9 @@ def test_gated_fusion_with_two_modalities_is_a_sigmoid_gate():
     gates = fusion.gates(*inputs)  # (B, 2, dim)
     logits = fusion.gate(torch.cat(inputs, dim=-1)).view(5, 2, 8)
     torch.testing.assert_close(gates[:, 0], torch.sigmoid(logits[:, 0] - logits[:, 1]))
-    expected = gates[:, 0] * torch.tanh(fusion.projections[0](inputs[0])) + \
-        gates[:, 1] * torch.tanh(fusion.projections[1](inputs[1]))
+    expected = gates[:, 0] * torch.tanh(fusion.projections[0](inputs[0])) + gates[:, 1] * torch.tanh(
+        fusion.projections[1](inputs[1])
+    )
     torch.testing.assert_close(fusion(*inputs), expected)
 
 
@@ -147,7 +150,7 @@ def test_aligner_gradients_reach_both_heads_and_the_temperature():
 def test_retrieval_ranks_hand_computed():
     gallery = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
     queries = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.7, 0.7]])
-    # query 0 -> own item most similar (rank 1); query 1 -> items 0 and 2 beat item 1 (rank 3); query 2 -> rank 1
+    # query 0: own item first (rank 1); query 1: items 0 and 2 beat item 1 (rank 3); query 2: rank 1
     assert retrieval_ranks(queries, gallery).tolist() == [1, 3, 1]
     assert retrieval_recall_at_k(queries, gallery, k=1) == pytest.approx(2 / 3)
     assert retrieval_recall_at_k(queries, gallery, k=3) == 1.0
@@ -161,12 +164,18 @@ def test_train_aligner_learns_a_hidden_pairing_far_above_chance():
     generator = torch.Generator().manual_seed(0)
     n_pairs = 200  # tiny synthetic catalogue: image = fixed random map of text + noise
     text = torch.randn(n_pairs, 6, generator=generator)
-    image = torch.tanh(text @ torch.randn(6, 10, generator=generator)) + 0.05 * torch.randn(n_pairs, 10, generator=generator)
+    image = torch.tanh(text @ torch.randn(6, 10, generator=generator)) + 0.05 * torch.randn(
+        n_pairs, 10, generator=generator
+    )
     torch.manual_seed(0)
     aligner = ContrastiveAligner(6, 10, embed_dim=8, hidden_dim=32)
-    history = train_aligner(aligner, text, image, epochs=15, batch_size=64, lr=3e-3, device=CPU, progress=False)
+    history = train_aligner(
+        aligner, text, image, epochs=15, batch_size=64, lr=3e-3, device=CPU, progress=False
+    )
     assert "valid_recall@10" in history.frame().columns
-    recall = retrieval_recall_at_k(aligner.embed_text(text).detach(), aligner.embed_image(image).detach(), k=10)
+    recall = retrieval_recall_at_k(
+        aligner.embed_text(text).detach(), aligner.embed_image(image).detach(), k=10
+    )
     assert recall > 10 * (10 / n_pairs), f"recall@10 {recall:.2f} not far above chance {10 / n_pairs:.2f}"
 
 
@@ -175,19 +184,24 @@ def test_train_aligner_learns_a_hidden_pairing_far_above_chance():
 
 def tiny_click_features(seed: int = 0) -> tuple[ClickFeatures, dict[str, torch.Tensor]]:
     rng = np.random.default_rng(seed)
-    items = {"text": rng.normal(size=(12, 6)).astype(np.float32), "image": rng.normal(size=(12, 10)).astype(np.float32)}
+    items = {
+        "text": rng.normal(size=(12, 6)).astype(np.float32),
+        "image": rng.normal(size=(12, 10)).astype(np.float32),
+    }
     history = sparse.csr_array((rng.random((4, 12)) < 0.4).astype(np.float32))
     return ClickFeatures.from_history(items, history), {k: torch.as_tensor(v) for k, v in items.items()}
 
 
 def test_click_features_profile_is_the_mean_clicked_item_with_leave_one_out():
     items = {"text": np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], dtype=np.float32)}
-    history = sparse.csr_array(np.array([[1, 0, 1], [0, 0, 0]], dtype=np.float32))  # user 0 clicked items 0, 2
+    history = sparse.csr_array(
+        np.array([[1, 0, 1], [0, 0, 0]], dtype=np.float32)
+    )  # user 0 clicked items 0, 2
     features = ClickFeatures.from_history(items, history)
     users, targets = torch.tensor([0, 0, 1]), torch.tensor([1, 2, 1])
     item_batch, user_batch = features.lookup(users, targets, leave_out=torch.tensor([0, 1, 0]))
     torch.testing.assert_close(item_batch["text"], torch.tensor([[0.0, 1.0], [2.0, 2.0], [0.0, 1.0]]))
-    # user 0: mean of items 0 and 2 = [1.5, 1]; leaving item 2 out gives item 0 = [1, 0]; user 1 has no history
+    # user 0: mean of items 0, 2 = [1.5, 1]; leaving item 2 out gives item 0 = [1, 0]; user 1: no history
     torch.testing.assert_close(user_batch["text"], torch.tensor([[1.5, 1.0], [1.0, 0.0], [0.0, 0.0]]))
     with pytest.raises(ValueError, match="3 items"):
         ClickFeatures.from_history({"text": np.zeros((4, 2))}, history)
@@ -199,8 +213,9 @@ def test_click_model_variants_give_one_logit_per_pair_and_train_every_tower(fusi
     features, items = tiny_click_features()
     torch.manual_seed(0)
     model = ClickModel({m: items[m].shape[1] for m in modalities}, hidden_dim=8, fusion=fusion)
-    item_batch, user_batch = features.lookup(torch.tensor([0, 1, 2, 3, 0]), torch.tensor([0, 3, 5, 7, 11]),
-                                             modalities=modalities)
+    item_batch, user_batch = features.lookup(
+        torch.tensor([0, 1, 2, 3, 0]), torch.tensor([0, 3, 5, 7, 11]), modalities=modalities
+    )
     logits = model(item_batch, user_batch)
     assert logits.shape == (5,)
     logits.sum().backward()
@@ -238,7 +253,10 @@ def test_score_all_items_matches_pairwise_predictions(fusion):
 def synthetic_impressions(features: ClickFeatures, n: int, seed: int) -> Impressions:
     """Clicks that depend on the text match and on the image match (tiny, for tests)."""
     generator = torch.Generator().manual_seed(seed)
-    users, items = torch.randint(0, 4, (n,), generator=generator), torch.randint(0, 12, (n,), generator=generator)
+    users, items = (
+        torch.randint(0, 4, (n,), generator=generator),
+        torch.randint(0, 12, (n,), generator=generator),
+    )
     item_batch, user_batch = features.lookup(users, items)
     affinity = sum((item_batch[m] * user_batch[m]).sum(1) for m in ("text", "image"))
     clicked = (torch.rand(n, generator=generator) < torch.sigmoid(affinity)).float()
@@ -252,8 +270,9 @@ def test_train_click_model_is_deterministic_and_learns():
     def run() -> tuple[np.ndarray, object]:
         torch.manual_seed(0)
         model = ClickModel({"text": 6, "image": 10}, hidden_dim=8)
-        history = train_click_model(model, features, train, valid, epochs=8, batch_size=64, lr=1e-2,
-                                    device=CPU, progress=False)
+        history = train_click_model(
+            model, features, train, valid, epochs=8, batch_size=64, lr=1e-2, device=CPU, progress=False
+        )
         return predict_clicks(model, features, valid), history
 
     first, history = run()
@@ -270,16 +289,32 @@ def test_impressions_reject_ragged_columns():
 
 
 def test_split_impressions_follows_each_users_click_split_in_time():
-    clicks = pd.DataFrame({"user": [0, 0, 0, 0, 0, 1], "item": [0, 1, 2, 3, 4, 0], "timestamp": [1, 2, 3, 4, 5, 2]})
-    interactions = Interactions.from_events(clicks, n_users=2, n_items=6, valid_fraction=0.2, test_fraction=0.2)
-    # user 0: train = items 0, 1, 2 (t <= 3), valid = item 3 (t = 4), test = item 4; user 1: too few clicks, all train
-    impressions = pd.DataFrame({"user": [0, 0, 0, 0, 0, 1, 1], "item": [0, 5, 3, 4, 1, 0, 2],
-                                "timestamp": [1, 3, 4, 5, 6, 2, 9], "clicked": [1, 0, 1, 1, 0, 1, 0]})
+    clicks = pd.DataFrame(
+        {"user": [0, 0, 0, 0, 0, 1], "item": [0, 1, 2, 3, 4, 0], "timestamp": [1, 2, 3, 4, 5, 2]}
+    )
+    interactions = Interactions.from_events(
+        clicks, n_users=2, n_items=6, valid_fraction=0.2, test_fraction=0.2
+    )
+    # user 0: train = items 0, 1, 2 (t <= 3), valid = item 3, test = item 4; user 1: too few clicks -> train
+    impressions = pd.DataFrame(
+        {
+            "user": [0, 0, 0, 0, 0, 1, 1],
+            "item": [0, 5, 3, 4, 1, 0, 2],
+            "timestamp": [1, 3, 4, 5, 6, 2, 9],
+            "clicked": [1, 0, 1, 1, 0, 1, 0],
+        }
+    )
     splits = split_impressions(impressions, interactions)
     assert splits["train"].items.tolist() == [0, 5, 0] and splits["train"].users.tolist() == [0, 0, 1]
-    assert splits["train"].in_history.tolist() == [1.0, 0.0, 1.0]  # clicked training items leave their own profile
+    assert splits["train"].in_history.tolist() == [
+        1.0,
+        0.0,
+        1.0,
+    ]  # clicked training items leave their own profile
     assert splits["valid"].items.tolist() == [3]
     assert splits["test"].items.tolist() == [4, 1, 2] and splits["test"].clicked.tolist() == [1.0, 0.0, 0.0]
-    assert splits["test"].in_history.sum() == 0  # a past click may stay in the profile when predicting the future
+    assert (
+        splits["test"].in_history.sum() == 0
+    )  # a past click may stay in the profile when predicting the future
     with pytest.raises(ValueError, match="lacks the column"):
         split_impressions(impressions.drop(columns="clicked"), interactions)

@@ -10,11 +10,11 @@ from course_utils.models.score_fusion import (
     Cascade,
     Stage,
     borda_fusion,
+    keep_top_candidates,
     normalize_scores,
     reciprocal_rank_fusion,
     score_ranks,
     scoring_stage,
-    keep_top_candidates,
     weighted_fusion,
 )
 
@@ -31,7 +31,9 @@ def random_scores(seed: int = 0, shape: tuple[int, int] = (4, 9)) -> np.ndarray:
 def test_normalisations_hand_computed_with_an_excluded_item():
     scores = np.array([3.0, NEG_INF, 1.0, 2.0])
     np.testing.assert_allclose(normalize_scores(scores, "minmax"), [1.0, NEG_INF, 0.0, 0.5])
-    np.testing.assert_allclose(normalize_scores(scores, "zscore"), [np.sqrt(1.5), NEG_INF, -np.sqrt(1.5), 0.0])
+    np.testing.assert_allclose(
+        normalize_scores(scores, "zscore"), [np.sqrt(1.5), NEG_INF, -np.sqrt(1.5), 0.0]
+    )
     np.testing.assert_allclose(normalize_scores(scores, "rank"), [1.0, NEG_INF, 0.0, 0.5])
 
 
@@ -87,7 +89,9 @@ def test_normalisation_rejects_bad_input():
 
 def test_weighted_fusion_reproduces_the_article_example():
     x1, x2 = np.array([1.0, 0, 1, 1]), np.array([0.0, 1, 1, 0])
-    fused = weighted_fusion({"model 1": x1, "model 2": x2}, {"model 1": 0.5, "model 2": 0.5}, normalization=None)
+    fused = weighted_fusion(
+        {"model 1": x1, "model 2": x2}, {"model 1": 0.5, "model 2": 0.5}, normalization=None
+    )
     np.testing.assert_allclose(fused, [0.5, 0.5, 1.0, 0.5])
 
 
@@ -96,11 +100,15 @@ def test_weights_are_respected_after_normalisation():
     only_cf = weighted_fusion({"cf": cf, "text": text}, {"cf": 1.0, "text": 0.0})
     np.testing.assert_allclose(only_cf, normalize_scores(cf))
     mixed = weighted_fusion({"cf": cf, "text": text}, {"cf": 0.3, "text": 0.7}, normalization="zscore")
-    np.testing.assert_allclose(mixed, 0.3 * normalize_scores(cf, "zscore") + 0.7 * normalize_scores(text, "zscore"))
+    np.testing.assert_allclose(
+        mixed, 0.3 * normalize_scores(cf, "zscore") + 0.7 * normalize_scores(text, "zscore")
+    )
 
 
 def test_an_item_excluded_by_any_scorer_stays_excluded_even_at_weight_zero():
-    fused = weighted_fusion({"a": np.array([1.0, NEG_INF, 0.0]), "b": np.array([0.0, 1.0, 2.0])}, {"a": 0.0, "b": 1.0})
+    fused = weighted_fusion(
+        {"a": np.array([1.0, NEG_INF, 0.0]), "b": np.array([0.0, 1.0, 2.0])}, {"a": 0.0, "b": 1.0}
+    )
     assert fused[1] == NEG_INF and np.isfinite(fused[[0, 2]]).all()
 
 
@@ -121,8 +129,10 @@ def test_weighted_fusion_rejects_bad_weights_and_shapes():
 
 def lists_as_scores(*rankings: list[int], n_items: int = 3) -> dict[str, np.ndarray]:
     """Turn ranked lists of item ids (best first) into score arrays (higher = better)."""
-    return {f"list {i}": np.array([n_items - ranking.index(item) for item in range(n_items)], dtype=float)
-            for i, ranking in enumerate(rankings)}
+    return {
+        f"list {i}": np.array([n_items - ranking.index(item) for item in range(n_items)], dtype=float)
+        for i, ranking in enumerate(rankings)
+    }
 
 
 def test_score_ranks_are_one_based_with_averaged_ties():
@@ -172,7 +182,9 @@ def tiny_cascade() -> Cascade:
     relevance = random_scores(5, shape=(3, 40))  # 3 users x 40 items, tiny
     recall = scoring_stage("recall", lambda users, items: relevance[users[:, None], items], keep=12)
     rank = scoring_stage("rank", lambda users, items: relevance[users[:, None], items] + 0.01 * items, keep=6)
-    last = Stage("rerank", lambda users, items: items[:, ::2])  # e.g. a diversity re-ranker keeping every other
+    last = Stage(
+        "rerank", lambda users, items: items[:, ::2]
+    )  # e.g. a diversity re-ranker keeping every other
     return Cascade([recall, rank, last])
 
 
@@ -183,7 +195,11 @@ def test_cascade_narrows_candidates_and_times_every_stage():
     assert all(seconds >= 0 for seconds in result.seconds.values())
     assert result.timing_frame()["candidates_out"].tolist() == [12, 6, 3]
     for user in range(3):
-        assert set(result.lists[user]) <= set(result.stage_items["rank"][user]) <= set(result.stage_items["recall"][user])
+        assert (
+            set(result.lists[user])
+            <= set(result.stage_items["rank"][user])
+            <= set(result.stage_items["recall"][user])
+        )
 
 
 def test_cascade_rejects_stages_that_invent_or_repeat_items():

@@ -31,7 +31,7 @@ the paper wrote the minimax form, which has the same fixed point.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,8 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from course_utils.config import pick_device, seed_everything
+from course_utils.metrics import ndcg_at_k
 from course_utils.models.gan import discriminator_loss, generate, generator_loss
-from course_utils.models.vae import top_k_unseen
+from course_utils.models.recommenders import Matrix, Recommender, top_k_items
 from course_utils.train import History, fit
 
 # --------------------------------------------------------------------------------------
@@ -126,6 +127,10 @@ class CFGANDiscriminator(nn.Module):
         return self.net(torch.cat([purchases, condition], dim=1)).squeeze(1)  # (batch,)
 
 
+def _rows_to_tensor(rows: sp.csr_array, device: torch.device) -> Tensor:
+    return torch.from_numpy(rows.toarray().astype(np.float32)).to(device)  # (n_rows, n_items)
+
+
 def _unpurchased_sample(purchases: Tensor, ratio: float) -> Tensor:
     """A float mask ``(batch, n_items)``: each unpurchased item is drawn with probability ``ratio``."""
     return ((torch.rand_like(purchases) < ratio) & (purchases == 0)).float()
@@ -164,15 +169,20 @@ def cfgan_generator_loss(
     return generator_loss(discriminator(masked, purchases)) + zr_weight * zero_reconstruction
 
 
-class CFGAN:
-    """CFGAN recommender (Chae et al., 2018) with the course's recommender interface.
+class CFGAN(Recommender):
+    """CFGAN recommender (Chae et al., 2018) behind the course's recommender interface.
 
-    ``fit(train_csr)`` trains G and D on the users' binary purchase rows; ``score(user_ids)``
-    returns ``r_hat_u`` ``(n, n_items)``; ``recommend(user_ids, k, exclude=train_csr)`` the top-k
-    unseen items; ``synthetic_interactions(user_ids, n_per_user)`` the generated purchases used
-    as augmentation. Per batch: ``d_steps`` discriminator updates, then ``g_steps`` generator
-    updates (Adam). ``zr_ratio``, ``pm_ratio`` and ``zr_weight`` are the paper's S_ZR, S_PM, alpha.
+    ``fit(train)`` trains G and D on the users' binary purchase rows; ``score(user_ids)``
+    returns ``r_hat_u`` ``(n, n_items)``; ``recommend(user_ids, k)`` the top-k unseen items
+    (inherited from ``Recommender``); ``synthetic_interactions(user_ids, n_per_user)`` the
+    generated purchases used as augmentation. Per batch: ``d_steps`` discriminator updates,
+    then ``g_steps`` generator updates (Adam). ``zr_ratio``, ``pm_ratio`` and ``zr_weight`` are
+    the paper's S_ZR, S_PM and alpha. With ``valid`` passed to ``fit``, the generator of the
+    epoch with the best validation NDCG@20 is kept and training stops after ``patience``
+    epochs without improvement.
     """
+
+    name = "CFGAN"
 
     def __init__(
         self,
@@ -183,11 +193,13 @@ class CFGAN:
         zr_weight: float = 0.1,
         epochs: int = 100,
         batch_size: int = 64,
-        lr: float = 1e-4,
+        learning_rate: float = 1e-4,
         d_steps: int = 1,
         g_steps: int = 1,
+        patience: int = 10,
         seed: int = 0,
-        device: torch.device | str | None = None,
+        device: str | torch.device | None = None,
+        progress: bool = True,
     ) -> None:
         for name, ratio in (("zr_ratio", zr_ratio), ("pm_ratio", pm_ratio)):
             if not 0.0 <= ratio <= 1.0:
@@ -196,54 +208,36 @@ class CFGAN:
             raise ValueError("epochs, batch_size, d_steps, g_steps and hidden_dim must all be >= 1")
         self.hidden_dim, self.n_hidden = hidden_dim, n_hidden
         self.zr_ratio, self.pm_ratio, self.zr_weight = zr_ratio, pm_ratio, zr_weight
-        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
-        self.d_steps, self.g_steps, self.seed = d_steps, g_steps, seed
-        self.device = torch.device(device) if device is not None else pick_device()
-        self.generator: CFGANGenerator | None = None
-        self.discriminator: CFGANDiscriminator | None = None
-        self.train_csr: sp.csr_matrix | None = None
-        self.history: History | None = None
+        self.epochs, self.batch_size, self.learning_rate = epochs, batch_size, learning_rate
+        self.d_steps, self.g_steps, self.patience = d_steps, g_steps, patience
+        self.seed, self.device, self.progress = seed, device, progress
 
-    def fit(
-        self,
-        train_csr: sp.spmatrix,
-        evaluate: Callable[[CFGAN], dict[str, float]] | None = None,
-        monitor: str | None = None,
-        patience: int | None = None,
-        progress: bool = True,
-    ) -> CFGAN:
-        """Train on the binarised rows of ``train_csr`` ``(n_users, n_items)``; returns ``self``.
+    def fit(self, train: Matrix, valid: Matrix | None = None) -> CFGAN:
+        """Train on ``train`` ``(n_users, n_items)``; with ``valid`` keep the best epoch on its NDCG@20."""
+        self._valid = None if valid is None else sp.csr_array(valid)
+        return super().fit(train)
 
-        ``evaluate(self)`` is called after each epoch (e.g. validation Recall@k); with
-        ``monitor`` (a key it returns, larger is better) and ``patience`` training stops early
-        and the best generator is kept.
-        """
-        train_csr = sp.csr_matrix(train_csr, dtype=np.float32)
-        if train_csr.nnz == 0:
-            raise ValueError("train_csr has no interactions")
-        if not np.isfinite(train_csr.data).all():
-            raise ValueError("train_csr contains NaN or infinite values")
-        train_csr.data[:] = train_csr.data > 0  # binary purchase vectors e_u
-        train_csr.eliminate_zeros()
-        self.train_csr = train_csr
+    def _fit(self, train: sp.csr_array) -> None:
+        if self._valid is not None and self._valid.shape != train.shape:
+            raise ValueError(f"valid has shape {self._valid.shape} but train has shape {train.shape}")
         seed_everything(self.seed)
-        n_items = train_csr.shape[1]
-        generator = CFGANGenerator(n_items, self.hidden_dim, self.n_hidden).to(self.device)
-        discriminator = CFGANDiscriminator(n_items, self.hidden_dim, self.n_hidden).to(self.device)
-        self.generator, self.discriminator = generator, discriminator
-        g_optimizer = torch.optim.Adam(generator.parameters(), lr=self.lr)
-        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=self.lr)
-        active_users = np.flatnonzero(train_csr.getnnz(axis=1))
+        self._device = torch.device(self.device) if self.device is not None else pick_device()
+        generator = CFGANGenerator(self.n_items, self.hidden_dim, self.n_hidden).to(self._device)
+        discriminator = CFGANDiscriminator(self.n_items, self.hidden_dim, self.n_hidden).to(self._device)
+        self.generator_, self.discriminator_ = generator, discriminator
+        g_optimizer = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
+        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate)
+        active_users = np.flatnonzero(np.diff(train.indptr))
         rng = np.random.default_rng(self.seed)
 
         def batches():
             order = rng.permutation(active_users)
-            return (order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size))
+            return (order[i : i + self.batch_size] for i in range(0, order.size, self.batch_size))
 
         def step(users: np.ndarray) -> dict[str, float]:
             generator.train()
             discriminator.train()
-            purchases = torch.from_numpy(train_csr[users].toarray()).to(self.device)  # (B, n_items)
+            purchases = _rows_to_tensor(train[users], self._device)  # (B, n_items) binary e_u
             for _ in range(self.d_steps):
                 d_loss = cfgan_discriminator_loss(generator, discriminator, purchases, self.pm_ratio)
                 d_optimizer.zero_grad(set_to_none=True)
@@ -258,79 +252,60 @@ class CFGAN:
                 g_optimizer.step()
             return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
-        self.history = fit(
+        evaluate, monitor, patience = None, None, None
+        if self._valid is not None:
+            evaluate, monitor, patience = self._validation_ndcg, "valid_NDCG@20", self.patience
+        self.history_: History = fit(
             step,
             batches,
             self.epochs,
-            evaluate=None if evaluate is None else (lambda: evaluate(self)),
+            evaluate=evaluate,
             monitor=monitor,
             mode="max",
             patience=patience,
             model=generator,
             desc="CFGAN",
-            progress=progress,
+            progress=self.progress,
         )
         generator.eval()
         discriminator.eval()
-        return self
 
-    def _require_fitted(self) -> tuple[CFGANGenerator, sp.csr_matrix]:
-        if self.generator is None or self.train_csr is None:
-            raise RuntimeError("CFGAN is not fitted yet: call .fit(train_csr) first")
-        return self.generator, self.train_csr
+    def _validation_ndcg(self) -> dict[str, float]:
+        users = np.flatnonzero(np.diff(self._valid.indptr))
+        k = min(20, self.n_items)
+        lists = top_k_items(self.score(users), k, self.train_[users])
+        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[users], k)))}
 
     @torch.no_grad()
-    def score_rows(self, rows: sp.spmatrix | np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Generated purchase vectors ``r_hat`` ``(n_rows, n_items)`` for arbitrary binary rows."""
-        generator, train_csr = self._require_fitted()
-        rows = sp.csr_matrix(rows, dtype=np.float32)
-        if rows.shape[1] != train_csr.shape[1]:
-            raise ValueError(
-                f"rows have {rows.shape[1]} items, the model was trained on {train_csr.shape[1]}"
-            )
-        rows.data[:] = rows.data > 0
-        generator.eval()
+    def score(self, user_ids: np.ndarray) -> np.ndarray:
+        """Generated purchase vectors ``r_hat_u`` ``(len(user_ids), n_items)`` from training rows."""
+        user_ids = self._check_users(user_ids)
+        self.generator_.eval()
         chunks = [
-            generator(torch.from_numpy(rows[start : start + batch_size].toarray()).to(self.device))
-            .cpu()
-            .numpy()
-            for start in range(0, rows.shape[0], batch_size)
+            self.generator_(_rows_to_tensor(self.train_[user_ids[start : start + 1024]], self._device))
+            for start in range(0, user_ids.size, 1024)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, train_csr.shape[1]), dtype=np.float32)
+        return torch.cat(chunks).cpu().numpy()
 
-    def score(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """``r_hat_u`` ``(len(user_ids), n_items)`` from each user's training purchases."""
-        _, train_csr = self._require_fitted()
-        user_ids = np.asarray(user_ids, dtype=np.int64)
-        if user_ids.size and (user_ids.min() < 0 or user_ids.max() >= train_csr.shape[0]):
-            raise IndexError(f"user ids must lie in [0, {train_csr.shape[0]})")
-        return self.score_rows(train_csr[user_ids])
-
-    def recommend(
-        self, user_ids: Sequence[int] | np.ndarray, k: int, exclude: sp.spmatrix | None = None
-    ) -> np.ndarray:
-        """Top-``k`` item ids ``(len(user_ids), k)``, best first, skipping ``exclude[user_ids]``."""
-        user_ids = np.asarray(user_ids, dtype=np.int64)
-        rows_to_skip = None if exclude is None else sp.csr_matrix(exclude)[user_ids]
-        return top_k_unseen(self.score(user_ids), k, rows_to_skip)
-
-    def synthetic_interactions(self, user_ids: Sequence[int] | np.ndarray, n_per_user: int) -> sp.csr_matrix:
+    def synthetic_interactions(self, user_ids: np.ndarray, n_per_user: int) -> sp.csr_matrix:
         """The generator's ``n_per_user`` most plausible *new* purchases of each user in ``user_ids``.
 
         Returns a binary CSR matrix shaped like the training matrix, non-zero only in the rows
         of ``user_ids`` and never on an item the user already has: add it to the training
         matrix (``train + synthetic``) to densify sparse users.
         """
-        generator, train_csr = self._require_fitted()
         if n_per_user < 1:
             raise ValueError(f"n_per_user must be >= 1, got {n_per_user}")
         user_ids = np.unique(np.asarray(user_ids, dtype=np.int64))
         if user_ids.size == 0:
-            return sp.csr_matrix(train_csr.shape, dtype=np.float32)
-        new_items = self.recommend(user_ids, n_per_user, exclude=train_csr)  # (n_users_sel, n_per_user)
+            return sp.csr_matrix((self.n_users, self.n_items), dtype=np.float32)
+        new_items = self.recommend(user_ids, n_per_user)  # (n_selected, n_per_user), unseen items
         rows = np.repeat(user_ids, n_per_user)
         values = np.ones(rows.size, dtype=np.float32)
-        return sp.csr_matrix((values, (rows, new_items.ravel())), shape=train_csr.shape)
+        return sp.csr_matrix((values, (rows, new_items.ravel())), shape=(self.n_users, self.n_items))
+
+    def __repr__(self) -> str:
+        return f"CFGAN(hidden_dim={self.hidden_dim}, zr_ratio={self.zr_ratio}, pm_ratio={self.pm_ratio})"
 
 
 def sparse_users(train_csr: sp.spmatrix, max_interactions: int) -> np.ndarray:

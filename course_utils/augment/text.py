@@ -79,7 +79,7 @@ def _words_of(text: str) -> list[str]:
     return tokens
 
 
-def _match_case(replacement: str, original: str) -> str:
+def match_case(replacement: str, original: str) -> str:
     """Give ``replacement`` the capitalisation of ``original`` (UPPER, Title or as is)."""
     if len(original) > 1 and original.isupper():
         return replacement.upper()
@@ -137,7 +137,7 @@ def synonym_replacement(
     for position, token in enumerate(tokens):
         if position in chosen:
             alternatives = lexicon[token.lower()]
-            out.extend(_match_case(alternatives[rng.integers(len(alternatives))], token).split())
+            out.extend(match_case(alternatives[rng.integers(len(alternatives))], token).split())
         else:
             out.append(token)
     return detokenize(out)
@@ -321,5 +321,5 @@ def embedding_replacement(
     candidates = [position for position, token in enumerate(tokens) if is_word(token) and token in neighbours]
     for position in rng.permutation(candidates)[:n].tolist() if candidates else []:
         options = neighbours.neighbours(tokens[position], k)
-        tokens[position] = _match_case(options[rng.integers(len(options))][0], tokens[position])
+        tokens[position] = match_case(options[rng.integers(len(options))][0], tokens[position])
     return detokenize(tokens)

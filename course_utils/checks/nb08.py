@@ -15,7 +15,9 @@ def _test_concat_fusion(candidate: type[torch.nn.Module]) -> None:
     fused = article(torch.tensor([[1.0, 2, 3, 4]]), torch.tensor([[5.0, 6, 7, 8]]))
     assert_close(fused, [[1, 2, 3, 4, 5, 6, 7, 8]], "Concat([1, 2, 3, 4], [5, 6, 7, 8]) (the article's §4.4)")
     module = candidate([2, 5])
-    assert getattr(module, "output_dim", None) == 7, "output_dim should be the sum of the input sizes (2 + 5 = 7)."
+    assert getattr(module, "output_dim", None) == 7, (
+        "output_dim should be the sum of the input sizes (2 + 5 = 7)."
+    )
     text = torch.randn(3, 2, requires_grad=True)
     image = torch.randn(3, 5, requires_grad=True)
     batch = module(text, image)
@@ -41,18 +43,27 @@ concat_fusion = Exercise(
 def _test_info_nce(candidate) -> None:
     identity = torch.eye(4)
     aligned = float(candidate(identity, identity, 0.01))
-    assert aligned < 1e-4, (f"perfectly aligned, orthogonal pairs at temperature 0.01 should give a loss near 0, "
-                            f"got {aligned:.4g}.")
+    assert aligned < 1e-4, (
+        f"perfectly aligned, orthogonal pairs at temperature 0.01 should give a loss near 0, "
+        f"got {aligned:.4g}."
+    )
     constant = float(candidate(torch.ones(5, 3), torch.ones(5, 3), 0.1))
     assert math.isclose(constant, math.log(5), rel_tol=1e-4), (
-        f"when all logits are equal the loss is log(n) = {math.log(5):.4f} for n = 5, got {constant:.4f}.")
+        f"when all logits are equal the loss is log(n) = {math.log(5):.4f} for n = 5, got {constant:.4f}."
+    )
     generator = torch.Generator().manual_seed(0)
     queries, keys = torch.randn(6, 4, generator=generator), torch.randn(6, 4, generator=generator)
     expected = fusion.info_nce_loss(queries, keys, 0.5)
-    assert_close(candidate(3.0 * queries, keys, 0.5), expected,
-                 "the loss of scaled queries (normalise the embeddings first: the loss uses cosine similarities)")
-    assert_close(candidate(queries, keys, 0.5), expected,
-                 "the loss of random pairs (is it symmetric: the average of query->key and key->query?)")
+    assert_close(
+        candidate(3.0 * queries, keys, 0.5),
+        expected,
+        "the loss of scaled queries (normalise the embeddings first: the loss uses cosine similarities)",
+    )
+    assert_close(
+        candidate(queries, keys, 0.5),
+        expected,
+        "the loss of random pairs (is it symmetric: the average of query->key and key->query?)",
+    )
 
 
 info_nce = Exercise(

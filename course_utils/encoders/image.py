@@ -146,6 +146,11 @@ class ImageEncoder:
         self._std = torch.tensor(self._backbone.std, device=self.device).view(1, 3, 1, 1)
 
     @property
+    def network(self) -> torch.nn.Module:
+        """The whole pretrained classifier (trunk, pooling, ImageNet head), e.g. to print or count."""
+        return self._backbone.network
+
+    @property
     def dim(self) -> int:
         """Size of one feature vector (channels of the last feature map)."""
         return int(self._backbone.head.in_features)
@@ -198,14 +203,18 @@ class ImageEncoder:
             features[start : start + batch_size] = pooled.float().cpu().numpy()
         return features
 
+    def logits(self, images: np.ndarray) -> torch.Tensor:
+        """ImageNet class scores, (N, 1000): the network's own head on the pooled features (one batch)."""
+        with torch.inference_mode():
+            pooled = self.feature_maps(images).mean(dim=(2, 3))  # (N, dim)
+            return self._backbone.head(pooled)
+
     def predict_labels(self, images: np.ndarray, top: int = 5) -> list[list[tuple[str, float]]]:
         """The ``top`` ImageNet classes per image with their softmax probabilities, best first."""
         if not 1 <= top <= len(IMAGENET_CLASSES):
             raise ValueError(f"top must be between 1 and {len(IMAGENET_CLASSES)}, got {top}")
-        with torch.inference_mode():
-            pooled = self.feature_maps(images).mean(dim=(2, 3))  # (N, dim)
-            probabilities = self._backbone.head(pooled).softmax(dim=-1)  # (N, 1000)
-            values, indices = probabilities.topk(top, dim=-1)
+        probabilities = self.logits(images).softmax(dim=-1)  # (N, 1000)
+        values, indices = probabilities.topk(top, dim=-1)
         return [
             [(IMAGENET_CLASSES[i], float(p)) for p, i in zip(row_p.tolist(), row_i.tolist(), strict=True)]
             for row_p, row_i in zip(values.cpu(), indices.cpu(), strict=True)

@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from course_utils.config import pick_device, seed_everything
+from course_utils.data.interactions import SPLITS, Interactions
+from course_utils.metrics import hit_rate_at_k, ndcg_at_k
+from course_utils.models.recommenders import top_k_items
+from course_utils.train import History, fit
 
 PADDING_ID = 0
 
@@ -190,6 +198,11 @@ class SASRec(nn.Module):
         self.n_items = n_items
         self.max_len = max_len
         self.item_embedding = nn.Embedding(n_items + 1, d_model, padding_idx=PADDING_ID)  # row 0 = padding
+        # std d^-1/2: the scaled input e * sqrt(d) has unit-variance entries, and the initial
+        # logits h . e (h from a LayerNorm) have unit variance, so the loss starts near ln(n_items).
+        nn.init.normal_(self.item_embedding.weight, std=d_model**-0.5)
+        with torch.no_grad():
+            self.item_embedding.weight[PADDING_ID].zero_()
         self.position = LearnedPositionalEncoding(max_len, d_model)
         self.embedding_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, dropout) for _ in range(n_blocks))
@@ -245,6 +258,15 @@ class SASRec(nn.Module):
         """Per block, the attention weights ``(n, n_heads, L, L)`` for plotting."""
         return self(sequences)[1]
 
+    @torch.no_grad()
+    def score_histories(self, histories: Sequence[Sequence[int]], batch_size: int = 512) -> np.ndarray:
+        """``score_next`` for raw histories (any lengths): pads, batches, returns numpy ``(n, n_items)``."""
+        self.eval()
+        device = self.item_embedding.weight.device
+        padded = torch.from_numpy(pad_sequences(histories, self.max_len))  # (n, max_len)
+        chunks = [self.score_next(padded[i : i + batch_size].to(device)).cpu() for i in range(0, len(padded), batch_size)]
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.n_items), dtype=np.float32)
+
 
 def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int, padding: int = -1) -> np.ndarray:
     """Keep the last ``max_len`` items of each sequence and left-pad with ``padding``.
@@ -272,3 +294,107 @@ def next_item_training_pairs(sequences: Sequence[Sequence[int]], max_len: int) -
     if not usable:
         raise ValueError("no sequence has at least two items: nothing to train on")
     return pad_sequences([s[:-1] for s in usable], max_len), pad_sequences([s[1:] for s in usable], max_len)
+
+
+# --------------------------------------------------------------------------------------
+# Next-item evaluation and training
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NextItemTask:
+    """Predict each user's next item from their history, ranking the **full** catalog.
+
+    ``histories[u]`` is user ``users[u]``'s chronological history and ``targets[u]`` the item
+    that came next. Items already in the history are excluded from the ranking (the data
+    keeps one event per user-item pair, so a target is never in its own history).
+    """
+
+    users: np.ndarray  # (n,)
+    histories: tuple[np.ndarray, ...]
+    targets: np.ndarray  # (n,)
+    n_items: int
+
+    @classmethod
+    def from_interactions(cls, interactions: Interactions, split: str = "test") -> NextItemTask:
+        """History = every split before ``split`` (train, or train + valid); target = the
+        first item of ``split`` in time. Users without history or without a target are left out."""
+        if split not in SPLITS[1:]:
+            raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+        before = SPLITS[: SPLITS.index(split)]
+        histories, futures = interactions.sequences(before), interactions.sequences((split,))
+        users = np.array([u for u in range(interactions.n_users) if len(histories[u]) and len(futures[u])])
+        if users.size == 0:
+            raise ValueError(f"no user has both a history and a {split} item")
+        return cls(
+            users=users,
+            histories=tuple(histories[u] for u in users),
+            targets=np.array([futures[u][0] for u in users]),
+            n_items=interactions.n_items,
+        )
+
+    def seen(self) -> sp.csr_array:
+        """Binary ``(n, n_items)`` matrix of the history items, to exclude from the ranking."""
+        rows = np.repeat(np.arange(len(self.histories)), [len(h) for h in self.histories])
+        columns = np.concatenate(self.histories)
+        return sp.csr_array((np.ones(columns.size, np.float32), (rows, columns)), shape=(len(self.users), self.n_items))
+
+    def evaluate(self, scores: np.ndarray, k: int = 10) -> dict[str, float]:
+        """Mean HR@k and NDCG@k of ``scores`` ``(n, n_items)`` (one row per task user).
+
+        With a single relevant item, HR@k = 1[rank <= k] and NDCG@k = 1[rank <= k] / log2(rank + 1).
+        """
+        if scores.shape != (len(self.users), self.n_items):
+            raise ValueError(f"scores must have shape {(len(self.users), self.n_items)}, got {scores.shape}")
+        lists = top_k_items(scores, k, self.seen())
+        relevant = [[target] for target in self.targets]
+        return {
+            f"HR@{k}": float(np.mean(hit_rate_at_k(lists, relevant, k))),
+            f"NDCG@{k}": float(np.mean(ndcg_at_k(lists, relevant, k))),
+        }
+
+
+def train_sasrec(
+    model: SASRec,
+    sequences: Sequence[Sequence[int]],
+    epochs: int,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    valid: NextItemTask | None = None,
+    patience: int | None = 5,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` on next-item prediction at every position of ``sequences`` (``next_item_loss``).
+
+    Adam; one row per user holding the last ``max_len + 1`` items. With ``valid``, HR@10 and
+    NDCG@10 are logged per epoch, the best epoch on NDCG@10 is kept, and training stops after
+    ``patience`` epochs without improvement.
+    """
+    device = torch.device(device) if device is not None else pick_device()
+    seed_everything(seed)
+    model.to(device)
+    inputs, targets = (torch.from_numpy(a) for a in next_item_training_pairs(sequences, model.max_len))
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    shuffle = torch.Generator().manual_seed(seed)
+
+    def batches():
+        order = torch.randperm(len(inputs), generator=shuffle)
+        return ((inputs[i].to(device), targets[i].to(device)) for i in order.split(batch_size))
+
+    def step(batch: tuple[Tensor, Tensor]) -> dict[str, float]:
+        model.train()
+        loss = model.next_item_loss(*batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item()}
+
+    evaluate, monitor = None, None
+    if valid is not None:
+        evaluate, monitor = (lambda: valid.evaluate(model.score_histories(valid.histories))), "NDCG@10"
+    history = fit(step, batches, epochs, evaluate=evaluate, monitor=monitor, mode="max",
+                  patience=patience if valid is not None else None, model=model, desc="SASRec", progress=progress)
+    model.eval()
+    return history

@@ -39,13 +39,15 @@ def _check_modalities(modalities: Sequence[Tensor], input_dims: Sequence[int], w
     """Raise a clear error unless ``modalities`` are 2-D float tensors matching ``input_dims``."""
     if len(modalities) != len(input_dims):
         raise ValueError(f"{who} was built for {len(input_dims)} modalities, got {len(modalities)} tensors")
-    for index, (tensor, dim) in enumerate(zip(modalities, input_dims)):
+    for index, (tensor, dim) in enumerate(zip(modalities, input_dims, strict=True)):
         if not isinstance(tensor, Tensor):
             raise TypeError(f"{who}: modality {index} must be a torch.Tensor, got {type(tensor).__name__}")
         if not tensor.is_floating_point():
             raise TypeError(f"{who}: modality {index} must be a float tensor, got dtype {tensor.dtype}")
         if tensor.ndim != 2 or tensor.shape[1] != dim:
-            raise ValueError(f"{who}: modality {index} must have shape (batch, {dim}), got {tuple(tensor.shape)}")
+            raise ValueError(
+                f"{who}: modality {index} must have shape (batch, {dim}), got {tuple(tensor.shape)}"
+            )
     if len({tensor.shape[0] for tensor in modalities}) > 1:
         raise ValueError(f"{who}: modalities have different batch sizes {[t.shape[0] for t in modalities]}")
 
@@ -92,7 +94,9 @@ class AttentionFusion(nn.Module):
     2021, "Attention Bottlenecks for Multimodal Fusion"), reduced to one token per modality.
     """
 
-    def __init__(self, input_dims: Sequence[int], dim: int = 64, n_heads: int = 2, dropout: float = 0.0) -> None:
+    def __init__(
+        self, input_dims: Sequence[int], dim: int = 64, n_heads: int = 2, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.input_dims = _check_dims(input_dims)
         self.output_dim = dim
@@ -103,8 +107,8 @@ class AttentionFusion(nn.Module):
 
     def _attend(self, modalities: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         _check_modalities(modalities, self.input_dims, "AttentionFusion")
-        tokens = torch.stack([proj(x) for proj, x in zip(self.projections, modalities)], dim=1)  # (B, M, dim)
-        tokens = tokens + self.modality_embedding
+        tokens = torch.stack([proj(x) for proj, x in zip(self.projections, modalities, strict=True)], dim=1)
+        tokens = tokens + self.modality_embedding  # (B, M, dim): one token per modality
         attended, weights = self.attention(tokens)  # (B, M, dim), (B, heads, M, M)
         return self.norm(tokens + attended), weights
 
@@ -148,7 +152,9 @@ class GatedFusion(nn.Module):
     def forward(self, *modalities: Tensor) -> Tensor:
         """``(batch, d_1), ..., (batch, d_M) -> (batch, dim)``: ``sum_m z_m * tanh(W_m x_m)``."""
         gates = self.gates(*modalities)  # (B, M, dim)
-        hidden = torch.stack([torch.tanh(proj(x)) for proj, x in zip(self.projections, modalities)], dim=1)
+        hidden = torch.stack(
+            [torch.tanh(proj(x)) for proj, x in zip(self.projections, modalities, strict=True)], dim=1
+        )
         return (gates * hidden).sum(dim=1)  # (B, dim)
 
     def modality_weights(self, *modalities: Tensor) -> Tensor:
@@ -156,11 +162,18 @@ class GatedFusion(nn.Module):
         return self.gates(*modalities).mean(dim=-1)
 
 
-FUSIONS: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "attention": AttentionFusion, "gated": GatedFusion}
+FUSIONS: dict[str, type[nn.Module]] = {
+    "concat": ConcatFusion,
+    "attention": AttentionFusion,
+    "gated": GatedFusion,
+}
 
 
 def make_fusion(name: str, input_dims: Sequence[int], dim: int = 64) -> nn.Module:
-    """Build a fusion module by name: ``"concat"``, ``"attention"`` or ``"gated"`` (``dim`` is ignored by concat)."""
+    """Build a fusion module by name: ``"concat"``, ``"attention"`` or ``"gated"``.
+
+    ``dim`` is the output size of the learned fusions; concat has no parameters and ignores it.
+    """
     if name not in FUSIONS:
         raise ValueError(f"unknown fusion {name!r}: choose one of {sorted(FUSIONS)}")
     return ConcatFusion(input_dims) if name == "concat" else FUSIONS[name](input_dims, dim=dim)
@@ -181,8 +194,10 @@ def info_nce_loss(queries: Tensor, keys: Tensor, temperature: float | Tensor = 0
     embeddings that carry no information (all logits equal) give ``log(n)``.
     """
     if queries.ndim != 2 or queries.shape != keys.shape:
-        raise ValueError(f"queries and keys must both be (n, d) with the same shape, "
-                         f"got {tuple(queries.shape)} and {tuple(keys.shape)}")
+        raise ValueError(
+            f"queries and keys must both be (n, d) with the same shape, "
+            f"got {tuple(queries.shape)} and {tuple(keys.shape)}"
+        )
     if queries.shape[0] < 2:
         raise ValueError("InfoNCE needs at least 2 pairs: the other pairs in the batch are the negatives")
     if float(torch.as_tensor(temperature).detach()) <= 0:
@@ -208,15 +223,23 @@ class ContrastiveAligner(nn.Module):
     initialised to ``log(1 / 0.07)`` and clamped to ``T >= 0.01``, as in CLIP.
     """
 
-    def __init__(self, text_dim: int, image_dim: int, embed_dim: int = 128, hidden_dim: int | None = 256,
-                 temperature: float = 0.07, learn_temperature: bool = True) -> None:
+    def __init__(
+        self,
+        text_dim: int,
+        image_dim: int,
+        embed_dim: int = 128,
+        hidden_dim: int | None = 256,
+        temperature: float = 0.07,
+        learn_temperature: bool = True,
+    ) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.text_head = projection_head(text_dim, embed_dim, hidden_dim)
         self.image_head = projection_head(image_dim, embed_dim, hidden_dim)
-        self.log_inverse_temperature = nn.Parameter(torch.tensor(math.log(1 / temperature)),
-                                                    requires_grad=learn_temperature)
+        self.log_inverse_temperature = nn.Parameter(
+            torch.tensor(math.log(1 / temperature)), requires_grad=learn_temperature
+        )
 
     @property
     def temperature(self) -> Tensor:
@@ -245,7 +268,9 @@ def _as_matrix(values: Tensor | np.ndarray, name: str) -> Tensor:
     return matrix
 
 
-def retrieval_ranks(queries: Tensor | np.ndarray, gallery: Tensor | np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def retrieval_ranks(
+    queries: Tensor | np.ndarray, gallery: Tensor | np.ndarray, batch_size: int = 1024
+) -> np.ndarray:
     """1-based rank of each query's own partner in the gallery, by cosine similarity.
 
     Query ``i`` (e.g. an item's text) is paired with gallery entry ``i`` (the same item's
@@ -254,12 +279,14 @@ def retrieval_ranks(queries: Tensor | np.ndarray, gallery: Tensor | np.ndarray, 
     """
     queries, gallery = _as_matrix(queries, "queries"), _as_matrix(gallery, "gallery")
     if queries.shape != gallery.shape:
-        raise ValueError(f"queries and gallery must be paired row by row (same shape), "
-                         f"got {tuple(queries.shape)} and {tuple(gallery.shape)}")
+        raise ValueError(
+            f"queries and gallery must be paired row by row (same shape), "
+            f"got {tuple(queries.shape)} and {tuple(gallery.shape)}"
+        )
     queries, gallery = F.normalize(queries, dim=-1), F.normalize(gallery, dim=-1)
     ranks = []
     for start in range(0, len(queries), batch_size):
-        similarity = queries[start:start + batch_size] @ gallery.T  # (batch, n)
+        similarity = queries[start : start + batch_size] @ gallery.T  # (batch, n)
         positive = similarity[torch.arange(len(similarity)), torch.arange(start, start + len(similarity))]
         ranks.append(1 + (similarity > positive[:, None]).sum(dim=1))
     return torch.cat(ranks).numpy()
@@ -276,11 +303,20 @@ def retrieval_recall_at_k(queries: Tensor | np.ndarray, gallery: Tensor | np.nda
     return float((retrieval_ranks(queries, gallery) <= k).mean())
 
 
-def train_aligner(aligner: ContrastiveAligner, text: Tensor | np.ndarray, image: Tensor | np.ndarray,
-                  epochs: int = 30, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
-                  valid_fraction: float = 0.1, seed: int = 0, device: torch.device | None = None,
-                  loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] = info_nce_loss,
-                  progress: bool = True) -> History:
+def train_aligner(
+    aligner: ContrastiveAligner,
+    text: Tensor | np.ndarray,
+    image: Tensor | np.ndarray,
+    epochs: int = 30,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    device: torch.device | None = None,
+    loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] = info_nce_loss,
+    progress: bool = True,
+) -> History:
     """Train ``aligner`` on paired embeddings with AdamW and ``course_utils.train.fit``.
 
     Each step minimises ``loss_fn(text_embeddings, image_embeddings, temperature)`` (default
@@ -305,24 +341,43 @@ def train_aligner(aligner: ContrastiveAligner, text: Tensor | np.ndarray, image:
     def batches() -> Iterator[tuple[Tensor, Tensor]]:
         shuffled = train[torch.randperm(len(train), generator=generator)]
         for start in range(0, len(shuffled), batch_size):
-            index = shuffled[start:start + batch_size]
+            index = shuffled[start : start + batch_size]
             if len(index) >= 2:  # InfoNCE needs at least one negative
                 yield text[index], image[index]
 
     def evaluate() -> dict[str, float]:
         k = min(10, n_valid)
-        recall = retrieval_recall_at_k(aligner.embed_text(text[valid]).cpu(), aligner.embed_image(image[valid]).cpu(), k)
+        recall = retrieval_recall_at_k(
+            aligner.embed_text(text[valid]).cpu(), aligner.embed_image(image[valid]).cpu(), k
+        )
         return {f"valid_recall@{k}": recall, "temperature": aligner.temperature.item()}
 
-    optimizer = torch.optim.AdamW(aligner.parameters(), lr=lr, weight_decay=weight_decay)
+    # as in CLIP, no weight decay on biases and the temperature (1-d / scalar parameters)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in aligner.parameters() if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in aligner.parameters() if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=lr,
+    )
+
     def contrastive_loss(model: ContrastiveAligner, batch: tuple[Tensor, Tensor]) -> Tensor:
         text_batch, image_batch = batch
         return loss_fn(model.embed_text(text_batch), model.embed_image(image_batch), model.temperature)
 
     step = supervised_step(aligner, contrastive_loss, optimizer)
     monitor = f"valid_recall@{min(10, n_valid)}" if n_valid else None
-    return fit(step, batches, epochs, evaluate=evaluate if n_valid else None, monitor=monitor, mode="max",
-               model=aligner, desc="align", progress=progress)
+    return fit(
+        step,
+        batches,
+        epochs,
+        evaluate=evaluate if n_valid else None,
+        monitor=monitor,
+        mode="max",
+        model=aligner,
+        desc="align",
+        progress=progress,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,41 +404,60 @@ class ClickModel(nn.Module):
     Text-only, image-only and fused models are the same class with one or two modalities.
     """
 
-    def __init__(self, modality_dims: Mapping[str, int], hidden_dim: int = 64, fusion: str = "concat",
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        modality_dims: Mapping[str, int],
+        hidden_dim: int = 64,
+        fusion: str = "concat",
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         if not modality_dims:
             raise ValueError("modality_dims must name at least one modality, e.g. {'text': 384}")
         self.modalities = list(modality_dims)
-        self.towers = nn.ModuleDict({name: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden_dim), nn.ReLU())
-                                     for name, dim in modality_dims.items()})
+        self.towers = nn.ModuleDict(
+            {
+                name: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden_dim), nn.ReLU())
+                for name, dim in modality_dims.items()
+            }
+        )
         self.fusion = make_fusion(fusion, [2 * hidden_dim] * len(self.modalities), dim=hidden_dim)
-        self.head = nn.Sequential(nn.Linear(self.fusion.output_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden_dim, 1))
+        self.head = nn.Sequential(
+            nn.Linear(self.fusion.output_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, 1),
+        )
 
     def embed(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Tower outputs ``{modality: (batch, hidden_dim)}`` of item features or user profiles."""
         if set(features) != set(self.modalities):
-            raise ValueError(f"features must have exactly the modalities {self.modalities}, got {sorted(features)}")
+            raise ValueError(
+                f"features must have exactly the modalities {self.modalities}, got {sorted(features)}"
+            )
         return {name: self.towers[name](features[name]) for name in self.modalities}
 
     def _tokens(self, item_hidden: Mapping[str, Tensor], user_hidden: Mapping[str, Tensor]) -> list[Tensor]:
         # one token (batch, 2 * hidden_dim) per modality: [user-item match; item]
-        return [torch.cat([item_hidden[name] * user_hidden[name], item_hidden[name]], dim=-1)
-                for name in self.modalities]
+        return [
+            torch.cat([item_hidden[name] * user_hidden[name], item_hidden[name]], dim=-1)
+            for name in self.modalities
+        ]
 
     def score_embedded(self, item_hidden: Mapping[str, Tensor], user_hidden: Mapping[str, Tensor]) -> Tensor:
         """Click logits ``(batch,)`` from tower outputs (``embed``): fusion of the tokens, then the head."""
         return self.head(self.fusion(*self._tokens(item_hidden, user_hidden))).squeeze(-1)
 
     def forward(self, item: Mapping[str, Tensor], user: Mapping[str, Tensor]) -> Tensor:
-        """Click logits ``(batch,)`` from item features and user profiles, each ``{modality: (batch, d_m)}``."""
+        """Click logits ``(batch,)`` from item features and user profiles, each ``{modality: (batch, d)}``."""
         return self.score_embedded(self.embed(item), self.embed(user))
 
     def modality_weights(self, item: Mapping[str, Tensor], user: Mapping[str, Tensor]) -> Tensor:
         """Per-modality weights ``(batch, M)`` of an attention or gated fusion (concat has none)."""
         if not hasattr(self.fusion, "modality_weights"):
-            raise TypeError(f"{type(self.fusion).__name__} has no modality weights; use fusion='attention' or 'gated'")
+            raise TypeError(
+                f"{type(self.fusion).__name__} has no modality weights; use fusion='attention' or 'gated'"
+            )
         return self.fusion.modality_weights(*self._tokens(self.embed(item), self.embed(user)))
 
 
@@ -402,28 +476,38 @@ class ClickFeatures:
     profile_counts: Tensor
 
     @classmethod
-    def from_history(cls, item_features: Mapping[str, Tensor | np.ndarray],
-                     history: sparse.sparray | sparse.spmatrix) -> ClickFeatures:
+    def from_history(
+        cls, item_features: Mapping[str, Tensor | np.ndarray], history: sparse.sparray | sparse.spmatrix
+    ) -> ClickFeatures:
         """Build from ``{modality: (n_items, d)}`` features and a ``(n_users, n_items)`` sparse click matrix.
 
         Any stored non-zero entry counts as one click (repeat clicks are not weighted).
         """
         clicked = sparse.csr_array(history != 0, dtype=np.float32)  # (n_users, n_items) 0/1
-        items = {name: _as_matrix(values, f"item_features[{name!r}]") for name, values in item_features.items()}
+        items = {
+            name: _as_matrix(values, f"item_features[{name!r}]") for name, values in item_features.items()
+        }
         if not items:
             raise ValueError("item_features must name at least one modality")
         for name, table in items.items():
             if len(table) != clicked.shape[1]:
-                raise ValueError(f"item_features[{name!r}] has {len(table)} rows but the history has "
-                                 f"{clicked.shape[1]} items")
-        sums = {name: torch.as_tensor(clicked @ table.numpy()) for name, table in items.items()}  # (n_users, d)
+                raise ValueError(
+                    f"item_features[{name!r}] has {len(table)} rows but the history has "
+                    f"{clicked.shape[1]} items"
+                )
+        sums = {
+            name: torch.as_tensor(clicked @ table.numpy()) for name, table in items.items()
+        }  # (n_users, d)
         counts = torch.as_tensor(clicked.sum(axis=1))  # (n_users,)
         return cls(items=items, profile_sums=sums, profile_counts=counts)
 
     def to(self, device: torch.device) -> ClickFeatures:
         """The same tables on ``device``."""
-        return ClickFeatures({n: t.to(device) for n, t in self.items.items()},
-                             {n: t.to(device) for n, t in self.profile_sums.items()}, self.profile_counts.to(device))
+        return ClickFeatures(
+            {n: t.to(device) for n, t in self.items.items()},
+            {n: t.to(device) for n, t in self.profile_sums.items()},
+            self.profile_counts.to(device),
+        )
 
     def profiles(self, users: Tensor, modalities: Sequence[str] | None = None) -> dict[str, Tensor]:
         """Mean history features ``{modality: (batch, d_m)}`` of ``users`` (zero without history)."""
@@ -438,8 +522,13 @@ class ClickFeatures:
             raise KeyError(f"unknown modalities {sorted(unknown)}; available: {sorted(self.items)}")
         return names
 
-    def lookup(self, users: Tensor, items: Tensor, leave_out: Tensor | None = None,
-               modalities: Sequence[str] | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def lookup(
+        self,
+        users: Tensor,
+        items: Tensor,
+        leave_out: Tensor | None = None,
+        modalities: Sequence[str] | None = None,
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Item features and mean user profiles for a batch of (user, item) pairs.
 
         ``profile = (sum_u - r * x_i) / max(count_u - r, 1)`` where ``r = leave_out`` (1 where
@@ -447,17 +536,21 @@ class ClickFeatures:
         with no history gets a zero profile.
         """
         names = self._check_modalities(modalities)
-        removed = torch.zeros(len(users), device=users.device) if leave_out is None else leave_out.float()  # (B,)
+        removed = (
+            torch.zeros(len(users), device=users.device) if leave_out is None else leave_out.float()
+        )  # (B,)
         counts = (self.profile_counts[users] - removed).clamp(min=1.0)[:, None]  # (B, 1)
         item_batch = {name: self.items[name][items] for name in names}  # each (B, d)
-        user_batch = {name: (self.profile_sums[name][users] - removed[:, None] * item_batch[name]) / counts
-                      for name in names}
+        user_batch = {
+            name: (self.profile_sums[name][users] - removed[:, None] * item_batch[name]) / counts
+            for name in names
+        }
         return item_batch, user_batch
 
 
 @dataclass
 class Impressions:
-    """Labelled (user, item) pairs as tensors: ``users``, ``items`` (long) and ``clicked`` (0/1 float), all ``(n,)``.
+    """Labelled (user, item) pairs: ``users``, ``items`` (long) and ``clicked`` (0/1 float), all ``(n,)``.
 
     ``in_history`` (optional, 0/1) marks pairs whose item is in the user's profile history, so
     that ``ClickFeatures.lookup`` leaves it out of the profile.
@@ -473,19 +566,26 @@ class Impressions:
         if self.in_history is not None:
             lengths.add(len(self.in_history))
         if len(lengths) != 1 or not len(self.users):
-            raise ValueError(f"users, items, clicked (and in_history) must be non-empty and equally long, got {lengths}")
+            raise ValueError(
+                f"users, items, clicked (and in_history) must be non-empty and equally long, got {lengths}"
+            )
 
     def __len__(self) -> int:
         return len(self.users)
 
-    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
-                ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
+    def batches(
+        self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
         """Yield ``(users, items, clicked, in_history)`` slices of ``batch_size``."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for start in range(0, len(self), batch_size):
-            index = order[start:start + batch_size]
-            yield (self.users[index], self.items[index], self.clicked[index],
-                   None if self.in_history is None else self.in_history[index])
+            index = order[start : start + batch_size]
+            yield (
+                self.users[index],
+                self.items[index],
+                self.clicked[index],
+                None if self.in_history is None else self.in_history[index],
+            )
 
 
 def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> dict[str, Impressions]:
@@ -504,10 +604,19 @@ def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> 
     if impressions.empty:
         raise ValueError("impressions is empty")
     events = interactions.events
-    last_click = {split: events[events["split"] == split].groupby("user")["timestamp"].max()
-                  .reindex(range(interactions.n_users)) for split in ("train", "valid")}
-    train_end = last_click["train"].fillna(-np.inf).to_numpy()  # a user without training clicks: no train period
-    valid_end = last_click["valid"].fillna(pd.Series(train_end)).to_numpy()  # no validation clicks: no valid period
+    last_click = {
+        split: events[events["split"] == split]
+        .groupby("user")["timestamp"]
+        .max()
+        .reindex(range(interactions.n_users))
+        for split in ("train", "valid")
+    }
+    train_end = (
+        last_click["train"].fillna(-np.inf).to_numpy()
+    )  # a user without training clicks: no train period
+    valid_end = (
+        last_click["valid"].fillna(pd.Series(train_end)).to_numpy()
+    )  # no validation clicks: no valid period
     users, items = impressions["user"].to_numpy(), impressions["item"].to_numpy()
     timestamps = impressions["timestamp"].to_numpy()
     period = np.where(timestamps <= train_end[users], 0, np.where(timestamps <= valid_end[users], 1, 2))
@@ -518,13 +627,18 @@ def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> 
         rows = period == code
         if not rows.any():
             raise ValueError(f"no impression falls in the {name} period; is the log too short?")
-        splits[name] = Impressions(torch.as_tensor(users[rows]), torch.as_tensor(items[rows]),
-                                   torch.as_tensor(clicked[rows]),
-                                   torch.as_tensor(in_training_history[rows] & (code == 0), dtype=torch.float32))
+        splits[name] = Impressions(
+            torch.as_tensor(users[rows]),
+            torch.as_tensor(items[rows]),
+            torch.as_tensor(clicked[rows]),
+            torch.as_tensor(in_training_history[rows] & (code == 0), dtype=torch.float32),
+        )
     return splits
 
 
-def predict_clicks(model: ClickModel, features: ClickFeatures, data: Impressions, batch_size: int = 4096) -> np.ndarray:
+def predict_clicks(
+    model: ClickModel, features: ClickFeatures, data: Impressions, batch_size: int = 4096
+) -> np.ndarray:
     """Click probabilities ``sigmoid(logit)`` for every pair of ``data``, shape ``(n,)``."""
     device = next(model.parameters()).device
     model.eval()
@@ -532,13 +646,16 @@ def predict_clicks(model: ClickModel, features: ClickFeatures, data: Impressions
     with torch.no_grad():
         for users, items, _, in_history in data.batches(batch_size):
             leave_out = None if in_history is None else in_history.to(device)
-            item_batch, user_batch = features.lookup(users.to(device), items.to(device), leave_out, model.modalities)
+            item_batch, user_batch = features.lookup(
+                users.to(device), items.to(device), leave_out, model.modalities
+            )
             outputs.append(torch.sigmoid(model(item_batch, user_batch)).cpu())
     return torch.cat(outputs).numpy()
 
 
-def score_all_items(model: ClickModel, features: ClickFeatures, users: np.ndarray,
-                    users_per_batch: int = 16) -> np.ndarray:
+def score_all_items(
+    model: ClickModel, features: ClickFeatures, users: np.ndarray, users_per_batch: int = 16
+) -> np.ndarray:
     """Click logits of every catalog item for each of ``users``: ``(n_users, n_items)``, for ranking.
 
     The towers run once per item and once per user; only the fusion and the head run on all
@@ -552,22 +669,40 @@ def score_all_items(model: ClickModel, features: ClickFeatures, users: np.ndarra
     model.eval()
     rows = []
     with torch.no_grad():
-        item_hidden = model.embed({name: features.items[name].to(device) for name in model.modalities})  # (I, h)
+        item_hidden = model.embed(
+            {name: features.items[name].to(device) for name in model.modalities}
+        )  # (I, h)
         n_items = len(next(iter(item_hidden.values())))
         for start in range(0, len(users), users_per_batch):
-            chunk = torch.as_tensor(users[start:start + users_per_batch])
-            profiles = {name: table.to(device) for name, table in features.profiles(chunk, model.modalities).items()}
+            chunk = torch.as_tensor(users[start : start + users_per_batch])
+            profiles = {
+                name: table.to(device) for name, table in features.profiles(chunk, model.modalities).items()
+            }
             user_hidden = model.embed(profiles)  # each (c, h)
-            pairs_item = {name: hidden.repeat(len(chunk), 1) for name, hidden in item_hidden.items()}  # (c*I, h)
-            pairs_user = {name: hidden.repeat_interleave(n_items, dim=0) for name, hidden in user_hidden.items()}
+            pairs_item = {
+                name: hidden.repeat(len(chunk), 1) for name, hidden in item_hidden.items()
+            }  # (c*I, h)
+            pairs_user = {
+                name: hidden.repeat_interleave(n_items, dim=0) for name, hidden in user_hidden.items()
+            }
             rows.append(model.score_embedded(pairs_item, pairs_user).view(len(chunk), n_items).cpu())
     return torch.cat(rows).numpy()
 
 
-def train_click_model(model: ClickModel, features: ClickFeatures, train: Impressions,
-                      valid: Impressions | None = None, epochs: int = 20, batch_size: int = 512,
-                      lr: float = 1e-3, weight_decay: float = 1e-5, patience: int | None = 3, seed: int = 0,
-                      device: torch.device | None = None, progress: bool = True) -> History:
+def train_click_model(
+    model: ClickModel,
+    features: ClickFeatures,
+    train: Impressions,
+    valid: Impressions | None = None,
+    epochs: int = 20,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-5,
+    patience: int | None = 3,
+    seed: int = 0,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> History:
     """Train a ``ClickModel`` with binary cross-entropy on logits, AdamW and ``course_utils.train.fit``.
 
     When ``valid`` is given, its log-loss (``valid_logloss``) is computed after every epoch;
@@ -589,9 +724,19 @@ def train_click_model(model: ClickModel, features: ClickFeatures, train: Impress
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     step = supervised_step(model, loss, optimizer)
+
     def batches() -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
         return train.batches(batch_size, shuffle=True, generator=generator)
 
-    return fit(step, batches, epochs, evaluate=evaluate if valid is not None else None,
-               monitor="valid_logloss" if valid is not None else None, mode="min",
-               patience=patience if valid is not None else None, model=model, desc="click model", progress=progress)
+    return fit(
+        step,
+        batches,
+        epochs,
+        evaluate=evaluate if valid is not None else None,
+        monitor="valid_logloss" if valid is not None else None,
+        mode="min",
+        patience=patience if valid is not None else None,
+        model=model,
+        desc="click model",
+        progress=progress,
+    )

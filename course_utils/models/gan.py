@@ -16,6 +16,7 @@ Generators output images in [-1, 1] (tanh); ``to_uint8`` turns them into plottab
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,6 +227,9 @@ def train_gan(
     n_fixed_samples: int = 40,
     seed: int = 0,
     device: torch.device | None = None,
+    d_loss_fn: Callable[[Tensor, Tensor], Tensor] = discriminator_loss,
+    g_loss_fn: Callable[[Tensor], Tensor] = generator_loss,
+    progress: bool = True,
 ) -> GANTraining:
     """Alternate one discriminator step and ``generator_steps`` generator steps per batch.
 
@@ -234,6 +238,8 @@ def train_gan(
     Logged per epoch: ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean D probability on
     real and generated batches). ``generator_steps > 1`` lets the generator chase the current
     discriminator -- the recipe for mode collapse ("the Helvetica scenario", Goodfellow et al., 2014).
+    ``d_loss_fn(real_logits, fake_logits)`` and ``g_loss_fn(fake_logits)`` default to the
+    losses above; pass your own to train with them.
     """
     data = images_to_gan_tensor(images)
     if len(data) == 0:
@@ -269,13 +275,13 @@ def train_gan(
         z = torch.randn(len(real), generator.noise_dim, device=device)
         fake = generator(z, y)
         real_logits, fake_logits = discriminator(real, y), discriminator(fake.detach(), y)
-        d_loss = discriminator_loss(real_logits, fake_logits)
+        d_loss = d_loss_fn(real_logits, fake_logits)
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
         for _ in range(generator_steps):
             z = torch.randn(len(real), generator.noise_dim, device=device)
-            g_loss = generator_loss(discriminator(generator(z, y), y))
+            g_loss = g_loss_fn(discriminator(generator(z, y), y))
             g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()
             g_optimizer.step()
@@ -290,7 +296,7 @@ def train_gan(
         result.samples_per_epoch.append(generate(generator, n_fixed_samples, fixed_labels, seed=seed))
         return {}
 
-    result.history = fit(step, batches, epochs, evaluate=snapshot, desc=type(generator).__name__)
+    result.history = fit(step, batches, epochs, evaluate=snapshot, desc=type(generator).__name__, progress=progress)
     generator.eval()
     discriminator.eval()
     return result

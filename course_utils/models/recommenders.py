@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from course_utils.config import fast_mode, pick_device
+from course_utils.metrics import ndcg_at_k
 from course_utils.train import History, fit, supervised_step
 
 Matrix = sp.spmatrix | sp.sparray
@@ -330,8 +331,6 @@ class BPRMF(Recommender):
         self.model_.eval()
 
     def _validation_ndcg(self) -> dict[str, float]:
-        from course_utils.metrics import ndcg_at_k
-
         valid_users = np.flatnonzero(np.diff(self._valid.indptr))
         k = min(20, self.n_items)
         lists = top_k_items(self.score(valid_users), k, self.train_[valid_users])

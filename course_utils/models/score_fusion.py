@@ -70,8 +70,10 @@ def _resolve_weights(names: Sequence[str], weights: Mapping[str, float] | None) 
     missing = set(names) - set(weights)
     unknown = set(weights) - set(names)
     if missing or unknown:
-        raise ValueError(f"weights must name exactly the scorers {sorted(names)}; "
-                         f"missing {sorted(missing)}, unknown {sorted(unknown)}")
+        raise ValueError(
+            f"weights must name exactly the scorers {sorted(names)}; "
+            f"missing {sorted(missing)}, unknown {sorted(unknown)}"
+        )
     resolved = {name: float(weights[name]) for name in names}
     if not all(np.isfinite(w) for w in resolved.values()):
         raise ValueError(f"weights must be finite numbers, got {resolved}")
@@ -121,8 +123,11 @@ def normalize_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
     return normalised.filled(-np.inf)
 
 
-def weighted_fusion(scores: Mapping[str, np.ndarray], weights: Mapping[str, float] | None = None,
-                    normalization: str | None = "minmax") -> np.ndarray:
+def weighted_fusion(
+    scores: Mapping[str, np.ndarray],
+    weights: Mapping[str, float] | None = None,
+    normalization: str | None = "minmax",
+) -> np.ndarray:
     """Weighted score fusion, the article's §4.2 ``X_fusion = sum_i w_i X_i``, on normalised scores.
 
     ``scores`` maps a scorer name to its scores, all of one shape; ``weights`` maps the same
@@ -145,8 +150,9 @@ def weighted_fusion(scores: Mapping[str, np.ndarray], weights: Mapping[str, floa
     return fused
 
 
-def reciprocal_rank_fusion(scores: Mapping[str, np.ndarray], k: float = 60.0,
-                           weights: Mapping[str, float] | None = None) -> np.ndarray:
+def reciprocal_rank_fusion(
+    scores: Mapping[str, np.ndarray], k: float = 60.0, weights: Mapping[str, float] | None = None
+) -> np.ndarray:
     """Reciprocal Rank Fusion (Cormack, Clarke & Buettcher, 2009): ``RRF(d) = sum_r w_r / (k + rank_r(d))``.
 
     Every scorer ranks the items (1-based, ties averaged); an item earns ``1 / (k + rank)``
@@ -217,25 +223,34 @@ def keep_top_candidates(candidates: np.ndarray, scores: np.ndarray, keep: int) -
     """
     candidates, scores = np.asarray(candidates), _as_scores(scores)
     if candidates.shape != scores.shape or candidates.ndim != 2:
-        raise ValueError(f"candidates and scores must both be (n_users, n_candidates), "
-                         f"got {candidates.shape} and {scores.shape}")
+        raise ValueError(
+            f"candidates and scores must both be (n_users, n_candidates), "
+            f"got {candidates.shape} and {scores.shape}"
+        )
     n_available = int(np.isfinite(scores).sum(axis=-1).min())
     if keep > n_available:
-        raise ValueError(f"cannot keep {keep} candidates: a row has only {n_available} that are not excluded (-inf)")
+        raise ValueError(
+            f"cannot keep {keep} candidates: a row has only {n_available} that are not excluded (-inf)"
+        )
     best = top_k_items(scores, keep)  # (n_users, keep) positions within each candidate row, ties by position
     return np.take_along_axis(candidates, best, axis=-1)
 
 
 def scoring_stage(name: str, score: Callable[[np.ndarray, np.ndarray], np.ndarray], keep: int) -> Stage:
-    """A stage that scores each candidate with ``score(users, candidates) -> (n_users, n_in)`` and keeps the top ``keep``."""
+    """A cascade stage keeping the ``keep`` candidates with the best ``score(users, candidates)``.
+
+    ``score`` returns one score per candidate, shape ``(n_users, n_in)``.
+    """
     if keep < 1:
         raise ValueError(f"stage {name!r}: keep must be >= 1, got {keep}")
 
     def select(users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         candidate_scores = np.asarray(score(users, candidates))
         if candidate_scores.shape != candidates.shape:
-            raise ValueError(f"stage {name!r}: score() returned shape {candidate_scores.shape}, "
-                             f"expected one score per candidate {candidates.shape}")
+            raise ValueError(
+                f"stage {name!r}: score() returned shape {candidate_scores.shape}, "
+                f"expected one score per candidate {candidates.shape}"
+            )
         return keep_top_candidates(candidates, candidate_scores, keep)
 
     return Stage(name, select)
@@ -245,17 +260,23 @@ def scoring_stage(name: str, score: Callable[[np.ndarray, np.ndarray], np.ndarra
 class CascadeResult:
     """What a cascade produced: the final lists, every stage's output and its wall-clock time."""
 
-    lists: np.ndarray               # (n_users, final k) item ids, best first
+    lists: np.ndarray  # (n_users, final k) item ids, best first
     stage_items: dict[str, np.ndarray]  # stage name -> (n_users, n_out) item ids kept by that stage
-    seconds: dict[str, float]       # stage name -> wall-clock seconds for all users
+    seconds: dict[str, float]  # stage name -> wall-clock seconds for all users
 
     def timing_frame(self) -> pd.DataFrame:
         """One row per stage: candidates kept per user, total seconds, milliseconds per user."""
         n_users = len(self.lists)
         return pd.DataFrame(
-            [{"stage": name, "candidates_out": items.shape[-1], "seconds": self.seconds[name],
-              "ms_per_user": 1000.0 * self.seconds[name] / n_users}
-             for name, items in self.stage_items.items()]
+            [
+                {
+                    "stage": name,
+                    "candidates_out": items.shape[-1],
+                    "seconds": self.seconds[name],
+                    "ms_per_user": 1000.0 * self.seconds[name] / n_users,
+                }
+                for name, items in self.stage_items.items()
+            ]
         ).set_index("stage")
 
 
@@ -298,10 +319,16 @@ class Cascade:
 
     @staticmethod
     def _check_subset(name: str, candidates: np.ndarray, kept: np.ndarray) -> None:
-        """Raise unless ``kept`` has one row per user, no more columns, distinct items, all from ``candidates``."""
-        if kept.ndim != 2 or kept.shape[0] != candidates.shape[0] or not 1 <= kept.shape[1] <= candidates.shape[1]:
-            raise ValueError(f"stage {name!r} returned shape {kept.shape}; expected "
-                             f"({candidates.shape[0]}, between 1 and {candidates.shape[1]})")
+        """Raise unless ``kept`` has a row per user, no extra columns, distinct items from ``candidates``."""
+        if (
+            kept.ndim != 2
+            or kept.shape[0] != candidates.shape[0]
+            or not 1 <= kept.shape[1] <= candidates.shape[1]
+        ):
+            raise ValueError(
+                f"stage {name!r} returned shape {kept.shape}; expected "
+                f"({candidates.shape[0]}, between 1 and {candidates.shape[1]})"
+            )
         if (np.diff(np.sort(kept, axis=-1), axis=-1) == 0).any():
             raise ValueError(f"stage {name!r} returned the same item twice in one user's list")
         # shift every row into its own id range so one flat membership test checks all rows at once

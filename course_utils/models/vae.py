@@ -318,6 +318,7 @@ class MultVAE(Recommender):
         epochs: int | None = None,
         batch_size: int = 128,
         learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
         patience: int = 10,
         seed: int = 0,
         device: str | torch.device | None = None,
@@ -331,6 +332,7 @@ class MultVAE(Recommender):
         self.beta_max, self.anneal_fraction = beta_max, anneal_fraction
         self.epochs = epochs if epochs is not None else (5 if fast_mode() else 100)
         self.batch_size, self.learning_rate, self.patience = batch_size, learning_rate, patience
+        self.weight_decay = weight_decay
         self.seed, self.device, self.progress = seed, device, progress
 
     def fit(self, train: Matrix, valid: Matrix | None = None) -> MultVAE:
@@ -344,7 +346,7 @@ class MultVAE(Recommender):
         seed_everything(self.seed)
         self._device = torch.device(self.device) if self.device is not None else pick_device()
         self.net_ = MultVAENet(self.n_items, self.latent_dim, self.hidden_dim, self.dropout).to(self._device)
-        optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
+        optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         active_users = np.flatnonzero(np.diff(train.indptr))
         steps_per_epoch = -(-active_users.size // self.batch_size)
         anneal_steps = int(self.anneal_fraction * self.epochs * steps_per_epoch)

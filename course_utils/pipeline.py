@@ -1,0 +1,758 @@
+"""The capstone pipeline: encoders -> fusion -> cascade -> re-rank, on both course datasets.
+
+Read top to bottom, one function per step::
+
+    data = load_pipeline_data("shop")                       # history / test matrices, item texts and images
+    embeddings = encode_items(data)                         # {"text": (n_items, 384), "image": (n_items, 1280)}
+    components = fit_components(data, embeddings, config)   # popularity, BPR-MF, item-kNN, content scores
+    lists = system_lists(components, config)                # the six systems of the final table
+    table = evaluate_systems(lists, components)             # Recall/NDCG@k, ILD in two spaces, coverage ...
+
+or all at once: ``result = run_pipeline(data, config, seed)`` (``result.lists``, ``result.table``).
+
+The systems compared (one row each in the final table):
+
+* **Popularity** -- the most clicked items, the same for everyone (the filter bubble's purest form);
+* **BPR-MF** (Rendle et al. 2009) or **Mult-VAE** (Liang et al. 2018) -- collaborative filtering;
+* **Text content** -- content-based filtering on the pretrained text encoder (MiniLM):
+  ``s(u, i) = (1/|H_u|) sum_{h in H_u} cos(e_h, e_i)`` (Pazzani & Billsus 2007);
+* **Fused** -- weighted score fusion (the source article's §4.2) of item-kNN (Sarwar et al. 2001),
+  text content and image content, each min-max normalised per user, over the whole catalog;
+* **Cascade + MMR / + DPP** -- the article's §2.3 cascade: item-kNN *recalls* ``n_recall``
+  candidates, the fused multimodal score *ranks* them down to ``n_rank``, and MMR
+  (Carbonell & Goldstein 1998) or the fast greedy DPP (Chen et al. 2018) *re-ranks* to ``k``.
+
+MovieLens-100k has no item images: its "modalities" are the title/year/genre text and the
+collaborative signal, and the image weight of the config is dropped there.
+
+Protocol: every model learns from each user's history (the train and validation splits, all
+earlier in time than the test split), lists never repeat a history item, and the test split
+is the ground truth. Item-kNN rather than BPR feeds the fusion because its score is a sum over
+the user's history items, so every fused score splits exactly into per-modality and
+per-history-item contributions (:func:`explain_recommendation`).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from course_utils import metrics, rerank
+from course_utils.encoders.cache import Encoder, cache_key, cached_encode, embeddings_dir
+from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, Recommender, top_k_items
+from course_utils.models.score_fusion import Cascade, CascadeResult, Stage, scoring_stage, weighted_fusion
+from course_utils.models.vae import MultVAE
+
+DATASETS = ("shop", "ml100k")
+MODALITIES = ("cf", "text", "image")  # the scores the fusion can weigh
+CF_MODELS = ("bpr", "mult-vae")
+RERANKERS = ("mmr", "dpp")
+SYSTEMS = ("Popularity", "CF", "Text content", "Fused", "Cascade + MMR", "Cascade + DPP")
+"""The rows of the final table; "CF" is labelled with the collaborative model's own name."""
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Data: what each dataset gives the pipeline
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineData:
+    """One dataset, reduced to what the pipeline reads (items and users possibly subsampled).
+
+    ``history``  binary CSR ``(n_users, n_items)``: each user's train + validation interactions;
+    ``test``     binary CSR ``(n_users, n_items)``: the held-out, later interactions (ground truth);
+    ``item_ids`` / ``user_ids``: rows and columns in the full dataset (``arange`` when not subsampled);
+    ``catalog_texts`` / ``catalog_images``: inputs of the encoders for the **full** catalog (so
+    cached full-catalog embeddings are reused, then sliced); ``catalog_images`` is ``None`` for
+    MovieLens; ``item_labels``: category (shop) or genres (MovieLens) per kept item, for display.
+    """
+
+    name: str
+    history: sp.csr_array
+    test: sp.csr_array
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    catalog_texts: tuple[str, ...]
+    catalog_images: np.ndarray | None
+    item_labels: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        """Number of (kept) users."""
+        return self.history.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        """Number of (kept) items."""
+        return self.history.shape[1]
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The score sources the fusion can use: ``cf`` and ``text``, plus ``image`` when there are images."""
+        return MODALITIES if self.catalog_images is not None else ("cf", "text")
+
+    @property
+    def item_texts(self) -> list[str]:
+        """Encoder input text of each kept item."""
+        return [self.catalog_texts[i] for i in self.item_ids]
+
+    @property
+    def item_images(self) -> np.ndarray | None:
+        """uint8 ``(n_items, 28, 28, 3)`` images of the kept items, or ``None``."""
+        return None if self.catalog_images is None else self.catalog_images[self.item_ids]
+
+    def evaluation_users(self) -> np.ndarray:
+        """Rows of the users with at least one test item and one history item."""
+        return np.flatnonzero((np.diff(self.test.indptr) > 0) & (np.diff(self.history.indptr) > 0))
+
+    def __repr__(self) -> str:
+        return (f"PipelineData({self.name!r}: {self.n_users} users x {self.n_items} items, "
+                f"history={self.history.nnz}, test={self.test.nnz}, modalities={self.modalities})")
+
+
+def movielens_texts(movies: pd.DataFrame) -> list[str]:
+    """MovieLens item text for the text encoder: ``"<title> (<year>). Genres: <g1>, <g2>"``.
+
+    The same strings as notebook 07, so both notebooks share one embedding-cache entry.
+    """
+    return (movies["title"] + " (" + movies["year"].astype(str) + "). Genres: "
+            + movies["genres"].str.join(", ")).tolist()
+
+
+def load_pipeline_data(name: str, max_items: int | None = None, max_users: int | None = None,
+                       seed: int = 0) -> PipelineData:
+    """Load ``"shop"`` (Fashion Shop) or ``"ml100k"`` (MovieLens-100k) for the pipeline.
+
+    ``max_items`` / ``max_users`` shrink it for fast mode (see :func:`subsample`); without
+    limits every user and item is kept.
+    """
+    if name == "shop":
+        from course_utils.data import load_fashion_shop
+
+        shop = load_fashion_shop()
+        interactions, texts, images = shop.interactions, tuple(shop.texts), shop.images
+        labels = shop.items["category"].to_numpy()
+    elif name == "ml100k":
+        from course_utils.data import load_movielens_100k
+
+        movielens = load_movielens_100k()
+        interactions, texts, images = movielens.interactions, tuple(movielens_texts(movielens.movies)), None
+        labels = movielens.movies["genres"].str.join("/").to_numpy()
+    else:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS}")
+    history = sp.csr_array(interactions.train + interactions.valid, dtype=np.float32)
+    test = sp.csr_array(interactions.test, dtype=np.float32)
+    item_ids, user_ids = subsample(history, test, max_items, max_users, seed)
+    history, test = history[user_ids][:, item_ids], test[user_ids][:, item_ids]
+    return PipelineData(name, sp.csr_array(history), sp.csr_array(test), item_ids, user_ids, texts, images,
+                        labels[item_ids])
+
+
+def subsample(history: sp.csr_array, test: sp.csr_array, max_items: int | None, max_users: int | None,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``(item_ids, user_ids)`` to keep: all of them, or the fast-mode sample.
+
+    ``max_items`` keeps the items with the most history interactions (ties: lower id), so a
+    small catalog still has enough clicks to learn from -- at the price of a flatter
+    popularity curve than the full data. Only users with at least one history and one test
+    item among them are kept, at most ``max_users`` (a random sample drawn with ``seed``).
+    """
+    n_users, n_items = history.shape
+    for label, limit in (("max_items", max_items), ("max_users", max_users)):
+        if limit is not None and limit < 2:
+            raise ValueError(f"{label} must be at least 2 (or None for all), got {limit}")
+    item_ids = np.arange(n_items)
+    if max_items is not None and max_items < n_items:
+        clicks = np.asarray(history.sum(axis=0)).ravel()
+        item_ids = np.sort(np.argsort(-clicks, kind="stable")[:max_items])
+    user_ids = np.arange(n_users)
+    if max_items is not None or max_users is not None:
+        kept_history, kept_test = history[:, item_ids].tocsr(), test[:, item_ids].tocsr()
+        user_ids = np.flatnonzero((np.diff(kept_history.indptr) > 0) & (np.diff(kept_test.indptr) > 0))
+    if max_users is not None and max_users < user_ids.size:
+        user_ids = np.sort(np.random.default_rng(seed).choice(user_ids, max_users, replace=False))
+    if user_ids.size < 2:
+        raise ValueError(f"only {user_ids.size} user(s) left after subsampling: raise max_items")
+    return item_ids, user_ids
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Cost: wall time and peak memory of each component
+# --------------------------------------------------------------------------------------------
+
+
+def _max_rss_mb() -> float:
+    """The process's resident-set high-water mark in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+@dataclass
+class CostLog:
+    """Wall time and memory of each pipeline component, one row per ``measure`` block.
+
+    Columns: ``seconds`` (``time.perf_counter``); ``peak_traced_MiB``: the peak of memory
+    allocated by Python and NumPy inside the block (``tracemalloc``; PyTorch's CPU tensors are
+    *not* traced); ``rss_growth_MiB``: how far the block pushed the whole process's peak
+    resident memory (``resource.getrusage``; 0 when it stayed below an earlier peak, so a lower
+    bound); ``cuda_peak_MiB`` on a CUDA device (``torch.cuda.max_memory_allocated``).
+    """
+
+    rows: list[dict] = field(default_factory=list)
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[dict]:
+        """Time and memory-profile the ``with`` block as one row named ``component``.
+
+        The block may fill the yielded dict with extra columns (e.g. ``cached=True``).
+        """
+        details: dict = {}
+        started_tracing = not tracemalloc.is_tracing()
+        if started_tracing:
+            tracemalloc.start()
+        tracemalloc.reset_peak()
+        traced_before = tracemalloc.get_traced_memory()[0]
+        rss_before = _max_rss_mb()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        try:
+            yield details
+        finally:
+            seconds = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1] - traced_before
+            if started_tracing:
+                tracemalloc.stop()
+            row = {"component": component, "seconds": seconds, "peak_traced_MiB": max(peak, 0) / 2**20,
+                   "rss_growth_MiB": _max_rss_mb() - rss_before, **details}
+            if torch.cuda.is_available():
+                row["cuda_peak_MiB"] = torch.cuda.max_memory_allocated() / 2**20
+            self.rows.append(row)
+
+    def add(self, component: str, seconds: float, **details) -> None:
+        """Record a time measured elsewhere (e.g. a cascade stage), without memory figures."""
+        self.rows.append({"component": component, "seconds": seconds, **details})
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table indexed by component."""
+        return pd.DataFrame(self.rows).set_index("component")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Encoders: item embeddings through the on-disk cache
+# --------------------------------------------------------------------------------------------
+
+
+def _embed(encoder: Encoder, catalog_inputs: Sequence[str] | np.ndarray, item_ids: np.ndarray,
+           cache_dir: str | Path | None, progress: bool) -> tuple[np.ndarray, bool]:
+    """Embeddings of the kept items and whether they came from the cache.
+
+    A cached full-catalog entry is read and sliced; otherwise only the kept items are encoded
+    (and cached under their own key), which is what keeps fast mode fast on an empty cache.
+    """
+    full_catalog = len(item_ids) == len(catalog_inputs)
+    full_entry = embeddings_dir(cache_dir) / f"{cache_key(encoder.model_id, catalog_inputs)}.npz"
+    if full_catalog or full_entry.exists():
+        inputs = catalog_inputs
+    else:
+        inputs = catalog_inputs[item_ids] if isinstance(catalog_inputs, np.ndarray) else [
+            catalog_inputs[i] for i in item_ids]
+    was_cached = (embeddings_dir(cache_dir) / f"{cache_key(encoder.model_id, inputs)}.npz").exists()
+    vectors = cached_encode(encoder, inputs, cache_dir, progress=progress)
+    return (vectors[item_ids] if len(vectors) != len(item_ids) else vectors), was_cached
+
+
+def encode_items(data: PipelineData, text_encoder: Encoder | None = None, image_encoder: Encoder | None = None,
+                 cache_dir: str | Path | None = None, costs: CostLog | None = None,
+                 progress: bool = True) -> dict[str, np.ndarray]:
+    """Item embeddings per modality: ``{"text": (n_items, d_text)[, "image": (n_items, d_image)]}``.
+
+    Defaults: ``TextEncoder()`` (all-MiniLM-L6-v2, unit length) and ``ImageEncoder()``
+    (EfficientNet-Lite0, 1,280-d), both offline. Embeddings go through the on-disk cache
+    (``encoders.cache``); ``costs`` records the time and memory of each encoder, with
+    ``cached=True`` when the embeddings were read from disk instead of computed.
+    """
+    from course_utils.encoders import ImageEncoder, TextEncoder
+
+    costs = costs if costs is not None else CostLog()
+    jobs: list[tuple[str, Callable[[], Encoder], Sequence[str] | np.ndarray]] = [
+        ("text", lambda: text_encoder or TextEncoder(), list(data.catalog_texts))]
+    if data.catalog_images is not None:
+        jobs.append(("image", lambda: image_encoder or ImageEncoder(), data.catalog_images))
+    embeddings = {}
+    for modality, make_encoder, inputs in jobs:
+        with costs.measure(f"{modality} encoder") as details:
+            embeddings[modality], details["cached"] = _embed(make_encoder(), inputs, data.item_ids, cache_dir,
+                                                             progress)
+    return embeddings
+
+
+def cold_versus_cached(encoder: Encoder, inputs: Sequence[str] | np.ndarray) -> pd.DataFrame:
+    """Seconds to embed ``inputs`` with an empty cache (the model runs) and again from the cache.
+
+    Uses a temporary cache folder, removed afterwards, so the real cache is neither used nor
+    changed. One row per run: ``run`` (``cold`` / ``cached``), ``seconds``, ``ms_per_item``.
+    """
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="course-cache-") as folder:
+        for run in ("cold", "cached"):
+            start = time.perf_counter()
+            cached_encode(encoder, inputs, folder, progress=False)
+            seconds = time.perf_counter() - start
+            rows.append({"run": run, "seconds": seconds, "ms_per_item": 1000 * seconds / len(inputs)})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def diversity_space(embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One item representation for the re-rankers: the unit vectors of every modality, side by side.
+
+    ``x_i = [e_i^text / |e_i^text| ; e_i^image / |e_i^image|] / sqrt(M)`` is a unit vector with
+    ``cos(x_i, x_j) = mean_m cos(e_i^m, e_j^m)``: "similar" means similar in text *and* looks.
+    """
+    if not embeddings:
+        raise ValueError("no embeddings: pass {modality: (n_items, dim)}")
+    blocks = [_unit_rows(np.asarray(matrix, dtype=np.float64), name) for name, matrix in embeddings.items()]
+    if len({block.shape[0] for block in blocks}) != 1:
+        raise ValueError(f"embeddings disagree on the number of items: { {n: m.shape for n, m in embeddings.items()} }")
+    return np.hstack(blocks) / np.sqrt(len(blocks))  # (n_items, sum of dims)
+
+
+def _unit_rows(matrix: np.ndarray, name: str) -> np.ndarray:
+    if matrix.ndim != 2 or matrix.shape[0] == 0:
+        raise ValueError(f"{name} embeddings must be a non-empty (n_items, dim) array, got {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{name} embeddings contain NaN or inf")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(f"{name} embedding of item {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zero")
+    return matrix / norms
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every choice of the pipeline in one place (defaults: the documented default pipeline).
+
+    ``k``            length of the final lists;
+    ``cf_model``     the collaborative baseline row: ``"bpr"`` (BPR-MF) or ``"mult-vae"``;
+    ``cf_epochs``    its epochs (``None``: the model's own default, smaller in fast mode);
+    ``weights``      fusion weight per score source in ``("cf", "text", "image")``; a source the
+                     dataset lacks (MovieLens has no images) is dropped;
+    ``n_recall``     candidates the item-kNN recall stage keeps per user;
+    ``n_rank``       candidates the fused ranking stage passes to the re-ranker;
+    ``diversity``    the re-rankers' trade-off in ``[0, 1]`` (0 = the ranking stage's order);
+    ``neighbours``   item-kNN neighbourhood size.
+    """
+
+    k: int = 10
+    cf_model: str = "bpr"
+    cf_epochs: int | None = None
+    weights: Mapping[str, float] = field(default_factory=lambda: {"cf": 0.5, "text": 0.25, "image": 0.25})
+    n_recall: int = 200
+    n_rank: int = 50
+    diversity: float = 0.3
+    neighbours: int = 100
+
+    def __post_init__(self) -> None:
+        if self.cf_model not in CF_MODELS:
+            raise ValueError(f"unknown cf_model {self.cf_model!r}: choose one of {CF_MODELS}")
+        unknown = set(self.weights) - set(MODALITIES)
+        if unknown:
+            raise ValueError(f"unknown fusion weight(s) {sorted(unknown)}: weights may name {MODALITIES}")
+        values = np.array(list(self.weights.values()), dtype=float)
+        if values.size == 0 or not np.isfinite(values).all() or (values < 0).any() or values.sum() == 0:
+            raise ValueError(f"fusion weights must be finite, non-negative and not all zero, got {dict(self.weights)}")
+        if not 2 <= self.k <= self.n_rank <= self.n_recall:
+            raise ValueError(f"need 2 <= k <= n_rank <= n_recall, got k={self.k}, n_rank={self.n_rank}, "
+                             f"n_recall={self.n_recall}")
+        if not 0.0 <= self.diversity <= 1.0:
+            raise ValueError(f"diversity must be in [0, 1] (0 = relevance order), got {self.diversity}")
+
+    def weights_for(self, data: PipelineData) -> dict[str, float]:
+        """The fusion weights of the sources ``data`` has (MovieLens: no ``image``)."""
+        weights = {name: float(w) for name, w in self.weights.items() if name in data.modalities}
+        if not weights or sum(weights.values()) == 0:
+            raise ValueError(f"no positive fusion weight for {data.name}'s sources {data.modalities}")
+        return weights
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Components: every model fitted once, every score computed once
+# --------------------------------------------------------------------------------------------
+
+
+def user_profiles(history: sp.csr_array, embeddings: np.ndarray) -> np.ndarray:
+    """Mean unit embedding of each user's history items: ``p_u = (1/|H_u|) sum_{h in H_u} e_h/|e_h|``.
+
+    ``history`` ``(n_users, n_items)``, ``embeddings`` ``(n_items, dim)`` -> ``(n_users, dim)``;
+    zero for a user without history. ``<p_u, e_i/|e_i|>`` is then the mean cosine between item
+    ``i`` and the history, the content-based score (Pazzani & Billsus 2007).
+    """
+    unit = _unit_rows(np.asarray(embeddings, dtype=np.float64), "item")
+    history = sp.csr_array(history, dtype=np.float64)
+    if history.shape[1] != unit.shape[0]:
+        raise ValueError(f"history has {history.shape[1]} items but the embeddings have {unit.shape[0]} rows")
+    history.data[:] = 1.0
+    counts = np.maximum(np.diff(history.indptr), 1)[:, None]
+    return np.asarray(history @ unit) / counts
+
+
+def content_scores(profiles: np.ndarray, embeddings: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Content-based scores ``s(u, i) = <p_u, e_i/|e_i|>`` (mean cosine to the user's history).
+
+    ``profiles`` ``(n_users, dim)`` from :func:`user_profiles`. Without ``candidates`` every item
+    is scored, ``(n_users, n_items)``; with ``candidates`` ``(n_users, M)`` only those, ``(n_users, M)``
+    (what a cascade's later stage pays for).
+    """
+    unit = _unit_rows(np.asarray(embeddings, dtype=np.float64), "item")
+    if candidates is None:
+        return profiles @ unit.T
+    return np.einsum("ud,umd->um", profiles, unit[candidates])
+
+
+@dataclass
+class Components:
+    """Everything fitted for one dataset, restricted to the evaluated users (one row each).
+
+    ``users``: evaluated rows of ``data``; ``seen``: boolean ``(n_users, n_items)``, their
+    history items (never recommended); ``models``: the fitted ``Popularity``, CF baseline and
+    ``ItemKNN``; ``knn_scores``: item-kNN scores ``(n_users, n_items)``, the recall stage's
+    cheap whole-catalog score; ``profiles``: mean history embedding per modality
+    ``(n_users, dim)``; ``embeddings``: per modality ``(n_items, dim)``; ``costs``.
+    """
+
+    data: PipelineData
+    users: np.ndarray
+    seen: np.ndarray
+    embeddings: dict[str, np.ndarray]
+    profiles: dict[str, np.ndarray]
+    models: dict[str, Recommender]
+    knn_scores: np.ndarray
+    costs: CostLog
+
+    @property
+    def cf_name(self) -> str:
+        """Display name of the collaborative baseline (``BPR-MF`` or ``Mult-VAE``)."""
+        return self.models["cf"].name
+
+    @property
+    def truth(self) -> sp.csr_array:
+        """Test items of the evaluated users ``(n_users, n_items)``."""
+        return self.data.test[self.users]
+
+    def source_scores(self, name: str, candidates: np.ndarray | None = None) -> np.ndarray:
+        """One fusion source's scores, ``-inf`` on history items: ``cf`` (item-kNN), ``text`` or ``image``.
+
+        The whole catalog ``(n_users, n_items)``, or only ``candidates`` ``(n_users, M)``; content
+        scores are then computed for the candidates alone (what a cascade's later stage pays).
+        """
+        if name == "cf":
+            scores = self.knn_scores if candidates is None else np.take_along_axis(self.knn_scores, candidates, 1)
+        elif name in self.profiles:
+            scores = content_scores(self.profiles[name], self.embeddings[name], candidates)
+        else:
+            raise ValueError(f"no {name!r} scores for {self.data.name}: available {['cf', *self.profiles]}")
+        seen = self.seen if candidates is None else np.take_along_axis(self.seen, candidates, axis=1)
+        return np.where(seen, -np.inf, scores)
+
+    def fused_scores(self, weights: Mapping[str, float], candidates: np.ndarray | None = None) -> np.ndarray:
+        """Weighted fusion ``sum_m w_m minmax_u(s_m)`` of the sources (article §4.2; Fox & Shaw 1994).
+
+        The min-max runs per user over the items that can be recommended (history items stay
+        ``-inf``). Shape as :meth:`source_scores`.
+        """
+        if not weights:
+            raise ValueError("weights is empty: name at least one source, e.g. {'cf': 1.0}")
+        return weighted_fusion({name: self.source_scores(name, candidates) for name in weights}, weights, "minmax")
+
+
+def fit_components(data: PipelineData, embeddings: Mapping[str, np.ndarray],
+                   config: PipelineConfig = PipelineConfig(), seed: int = 0, costs: CostLog | None = None,
+                   progress: bool = True) -> Components:
+    """Fit the recommenders on ``data.history`` and build the content profiles, timing each.
+
+    ``embeddings`` from :func:`encode_items` (or any ``{modality: (n_items, dim)}``, e.g. random
+    vectors in tests). The CF baseline is seeded with ``seed``.
+    """
+    missing = {"text", "image"} & set(data.modalities) - set(embeddings)
+    if missing:
+        raise ValueError(f"{data.name} needs embeddings for {sorted(missing)}; got {sorted(embeddings)}")
+    for name, matrix in embeddings.items():
+        if np.shape(matrix)[0] != data.n_items:
+            raise ValueError(f"{name} embeddings have {np.shape(matrix)[0]} rows but {data.name} has "
+                             f"{data.n_items} items")
+    users = data.evaluation_users()
+    if users.size == 0:
+        raise ValueError(f"{data.name} has no user with both history and test items")
+    if (data.n_items - np.diff(data.history.indptr)[users] < config.n_recall).any():
+        raise ValueError(f"n_recall={config.n_recall} is more than the unseen items some users have; lower it")
+    costs = costs if costs is not None else CostLog()
+    cf_model = (BPRMF(epochs=config.cf_epochs, seed=seed, progress=progress) if config.cf_model == "bpr"
+                else MultVAE(epochs=config.cf_epochs, seed=seed, progress=progress))
+    models: dict[str, Recommender] = {}
+    for label, model in (("popularity", Popularity()), ("cf", cf_model),
+                         ("item-kNN", ItemKNN(neighbours=config.neighbours))):
+        with costs.measure(f"{model.name} fit"):
+            models[label] = model.fit(data.history)
+    with costs.measure("item-kNN scores (recall)"):
+        knn_scores = models["item-kNN"].score(users)  # (n_users, n_items)
+    profiles = {}
+    for name in ("text", "image"):
+        if name in data.modalities:
+            with costs.measure(f"{name} user profiles"):
+                profiles[name] = user_profiles(data.history[users], embeddings[name])
+    seen = data.history[users].toarray() > 0  # (n_users, n_items)
+    return Components(data, users, seen, {n: np.asarray(m) for n, m in embeddings.items()}, profiles, models,
+                      knn_scores, costs)
+
+
+# --------------------------------------------------------------------------------------------
+# 6. The cascade and the systems of the final table
+# --------------------------------------------------------------------------------------------
+
+
+def build_cascade(components: Components, config: PipelineConfig, reranker: str) -> Cascade:
+    """Recall (item-kNN, ``n_recall``) -> rank (fused score, ``n_rank``) -> re-rank (MMR or DPP, ``k``).
+
+    The cascade runs on evaluated-user *rows* (``np.arange(len(components.users))``). The
+    re-ranker's relevance is the ranking stage's fused score of its candidates (so
+    ``diversity=0`` keeps the ranking order); its similarity is cosine in
+    :func:`diversity_space` of all modalities.
+    """
+    if reranker not in RERANKERS:
+        raise ValueError(f"unknown reranker {reranker!r}: choose one of {RERANKERS}")
+    weights = config.weights_for(components.data)
+    space = diversity_space(components.embeddings)
+
+    def recall(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return components.source_scores("cf", candidates)  # -inf on history items
+
+    ranked: dict[str, np.ndarray] = {}  # the ranking stage's candidates and scores, for the re-ranker
+
+    def rank(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        ranked["candidates"], ranked["scores"] = candidates, components.fused_scores(weights, candidates)
+        return ranked["scores"]
+
+    def diversify(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        relevance = _scores_of(candidates, ranked["candidates"], ranked["scores"])
+        method = rerank.mmr if reranker == "mmr" else rerank.dpp
+        return method(candidates, relevance, space, config.k, config.diversity)
+
+    return Cascade([scoring_stage("recall: item-kNN", recall, config.n_recall),
+                    scoring_stage("rank: fused score", rank, config.n_rank),
+                    Stage(f"re-rank: {reranker.upper()}", diversify)])
+
+
+def _scores_of(items: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Look up the scores ``(n_users, m)`` of ``items`` in each row's scored ``candidates`` ``(n_users, M)``."""
+    n_items = int(max(items.max(), candidates.max())) + 1
+    rows = np.arange(len(items))[:, None]
+    keys = (rows * n_items + candidates).ravel()  # one integer per (user, candidate)
+    order = np.argsort(keys)
+    position = order[np.searchsorted(keys, (rows * n_items + items).ravel(), sorter=order)]
+    return scores.ravel()[position].reshape(items.shape)
+
+
+def run_cascade(components: Components, config: PipelineConfig, reranker: str = "dpp") -> CascadeResult:
+    """Run :func:`build_cascade` for every evaluated user; ``result.lists`` is ``(n_users, k)``."""
+    cascade = build_cascade(components, config, reranker)
+    return cascade.run(np.arange(len(components.users)), components.data.n_items)
+
+
+def default_pipeline(components: Components, k: int = 10) -> np.ndarray:
+    """The documented default pipeline, the reference answer of notebook 13's exercise.
+
+    ``PipelineConfig(k=k)``: fusion weights cf 0.5, text 0.25, image 0.25; item-kNN recalls
+    200 candidates, the fused score keeps 50, DPP re-ranks with ``diversity=0.3``.
+    Returns item ids ``(n_users, k)`` for the evaluated users, history items excluded.
+    """
+    return run_cascade(components, PipelineConfig(k=k), "dpp").lists
+
+
+def system_lists(components: Components, config: PipelineConfig = PipelineConfig(),
+                 costs: CostLog | None = None) -> dict[str, np.ndarray]:
+    """The top-``k`` lists ``(n_users, k)`` of the six systems of the final table, by display name.
+
+    Popularity, the CF baseline, text content and fused rank the whole catalog; the two
+    cascades rank what their recall stage kept. History items are never recommended.
+    ``costs`` receives the time of each system and of each cascade stage.
+    """
+    costs = costs if costs is not None else components.costs
+    seen, k = components.seen, config.k
+    lists: dict[str, np.ndarray] = {}
+    whole_catalog: dict[str, Callable[[], np.ndarray]] = {
+        "Popularity": lambda: components.models["popularity"].score(components.users),
+        components.cf_name: lambda: components.models["cf"].score(components.users),
+        "Text content": lambda: components.source_scores("text"),
+        "Fused": lambda: components.fused_scores(config.weights_for(components.data)),
+    }
+    for name, score in whole_catalog.items():
+        with costs.measure(f"{name}: score + top-{k}"):
+            lists[name] = top_k_items(score(), k, sp.csr_array(seen))
+    for reranker in RERANKERS:
+        name = f"Cascade + {reranker.upper()}"
+        with costs.measure(f"{name} (all stages)"):
+            result = run_cascade(components, config, reranker)
+        for stage, seconds in result.seconds.items():
+            costs.add(f"  {name}: {stage}", seconds, candidates_out=result.stage_items[stage].shape[1])
+        lists[name] = result.lists
+    return lists
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Evaluation and explanation
+# --------------------------------------------------------------------------------------------
+
+TABLE_COLUMNS = ("Recall@{k}", "NDCG@{k}", "ILD@{k}[content]", "ILD@{k}[visual]", "Coverage@{k}", "Novelty@{k}",
+                 "Gini@{k}")
+
+
+def check_lists(lists: np.ndarray, components: Components, k: int) -> np.ndarray:
+    """Validate one system's lists: ``(n_users, k)`` integer item ids, no repeats, no history item."""
+    lists = np.asarray(lists)
+    expected = (len(components.users), k)
+    if lists.shape != expected:
+        raise ValueError(f"lists must have shape {expected} (evaluated users, k), got {lists.shape}")
+    lists = metrics.check_recommendations(lists, components.data.n_items)
+    already_seen = np.take_along_axis(components.seen, lists, axis=1)
+    if already_seen.any():
+        row = int(np.flatnonzero(already_seen.any(axis=1))[0])
+        raise ValueError(f"row {row} recommends item(s) {lists[row][already_seen[row]].tolist()} "
+                         "from the user's history")
+    return lists
+
+
+def evaluate_systems(lists: Mapping[str, np.ndarray], components: Components, k: int = 10) -> pd.DataFrame:
+    """The final table: one row per system, accuracy and beyond-accuracy at ``k``.
+
+    Recall@k and NDCG@k on the test split (``metrics.evaluate_lists``: log2 discount, users
+    without test items skipped); ILD@k as mean pairwise cosine distance in the **content**
+    (text-encoder) space and the **visual** (image-encoder) space (NaN without images);
+    catalog coverage, novelty (bits, popularity over all users' histories) and the Gini index
+    of exposure. Deterministic: no timing in it.
+    """
+    distances = {"content": metrics.CosineDistance(components.embeddings["text"])}
+    if "image" in components.embeddings:
+        distances["visual"] = metrics.CosineDistance(components.embeddings["image"])
+    rows = {}
+    for name, system in lists.items():
+        system = check_lists(system, components, k)
+        rows[name] = metrics.evaluate_lists(system, components.truth, components.data.history, k, distances)
+    columns = [column.format(k=k) for column in TABLE_COLUMNS]
+    table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
+    table.index.name = "system"
+    return table
+
+
+def explain_recommendation(components: Components, row: int, item: int, weights: Mapping[str, float],
+                           top: int = 5) -> tuple[pd.Series, pd.DataFrame]:
+    """Why the fused score ranks ``item`` for evaluated user ``row``: exact, additive attributions.
+
+    The fused score is ``F = sum_m w_m (s_m - min_m) / span_m`` (min and span over the user's
+    unseen items). Returns:
+
+    * ``modality_share`` ``(M,)``: ``w_m (s_m - min_m) / span_m / F`` per source, summing to 1;
+    * ``drivers``: the ``top`` history items with the largest total contribution
+      ``sum_m w_m c_m(h) / span_m``, with per-source columns, where ``c_cf(h) = sim_kNN(h, i)``
+      and ``c_text(h) = cos(e_h, e_i) / |H_u|`` (same for ``image``): each source's score is
+      exactly the sum of its ``c_m(h)`` over the history ``H_u``.
+    """
+    if not 0 <= row < len(components.users):
+        raise ValueError(f"row must index an evaluated user, 0 <= row < {len(components.users)}, got {row}")
+    if not 0 <= item < components.data.n_items:
+        raise ValueError(f"item must lie in [0, {components.data.n_items}), got {item}")
+    seen = components.seen[row]
+    if seen[item]:
+        raise ValueError(f"item {item} is in the user's history: there is nothing to explain")
+    history = np.flatnonzero(seen)  # (|H_u|,) item ids
+    share, per_item = {}, {}
+    for name, weight in weights.items():
+        scores = components.source_scores(name)[row]  # (n_items,)
+        unseen = scores[~seen]
+        span = max(unseen.max() - unseen.min(), 1e-12)
+        share[name] = weight * (scores[item] - unseen.min()) / span
+        if name == "cf":
+            contributions = components.models["item-kNN"].similarity_[history][:, [item]].toarray().ravel()
+        else:
+            unit = _unit_rows(np.asarray(components.embeddings[name], dtype=np.float64), name)
+            contributions = unit[history] @ unit[item] / history.size
+        per_item[name] = weight * contributions / span
+    total = sum(share.values())
+    modality_share = pd.Series({name: value / total if total > 0 else np.nan for name, value in share.items()},
+                               name="share of the fused score")
+    drivers = pd.DataFrame(per_item, index=pd.Index(history, name="history item"))
+    drivers["total"] = drivers.sum(axis=1)
+    return modality_share, drivers.sort_values("total", ascending=False).head(top)
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Everything at once, and what each component needs to see
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineResult:
+    """What :func:`run_pipeline` produced: ``lists`` per system, the final ``table``, ``costs``."""
+
+    lists: dict[str, np.ndarray]
+    table: pd.DataFrame
+    components: Components
+    costs: CostLog
+
+    def __iter__(self) -> Iterator:
+        """Unpack as ``lists, table = run_pipeline(...)``."""
+        return iter((self.lists, self.table))
+
+
+def run_pipeline(data: PipelineData, config: PipelineConfig = PipelineConfig(), seed: int = 0,
+                 embeddings: Mapping[str, np.ndarray] | None = None, progress: bool = True) -> PipelineResult:
+    """Encoders -> fusion -> cascade -> re-rank on ``data``, evaluated; the same seed, the same table.
+
+    ``embeddings`` skips the encoders (e.g. precomputed or, in tests, random vectors).
+    """
+    if not isinstance(data, PipelineData):
+        raise TypeError(f"data must be a PipelineData (see load_pipeline_data), got {type(data).__name__}")
+    costs = CostLog()
+    if embeddings is None:
+        embeddings = encode_items(data, costs=costs, progress=progress)
+    components = fit_components(data, embeddings, config, seed, costs, progress)
+    lists = system_lists(components, config, costs)
+    return PipelineResult(lists, evaluate_systems(lists, components, config.k), components, costs)
+
+
+def data_needs() -> pd.DataFrame:
+    """What each component needs to see (notebook 13's privacy table), read off the code above.
+
+    The encoders see only item content; content scores and re-rankers need one user's own
+    history and could run on the user's device; only the collaborative parts (popularity,
+    BPR-MF / Mult-VAE, item-kNN) need everyone's clicks pooled on a server.
+    """
+    needs = {
+        "Popularity": ("counts only", "no", "no", "yes (aggregate counts)", "server"),
+        "BPR-MF / Mult-VAE": ("yes", "no", "no", "yes", "server"),
+        "item-kNN recall": ("yes", "no", "no", "yes (co-clicks)", "server"),
+        "text encoder": ("no", "yes", "no", "no", "anywhere (public weights)"),
+        "image encoder": ("no", "no", "yes", "no", "anywhere (public weights)"),
+        "content scores (text, image)": ("own history", "embeddings", "embeddings", "no", "user's device"),
+        "fusion / ranking stage": ("own history", "embeddings", "embeddings", "via item-kNN scores", "server"),
+        "MMR / DPP re-ranker": ("no", "embeddings", "embeddings", "no", "user's device"),
+    }
+    columns = ["user clicks", "item text", "item images", "other users' data", "can run on"]
+    return pd.DataFrame.from_dict(needs, orient="index", columns=columns).rename_axis("component")

@@ -1,0 +1,318 @@
+"""Tests of the capstone pipeline (course_utils.pipeline) on tiny configs.
+
+The real Fashion Shop is loaded but shrunk to its 150 most-clicked items and 40 users, and
+random vectors stand in for the encoders, so every test runs in about a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from course_utils import pipeline
+from course_utils.pipeline import CostLog, PipelineConfig, PipelineData
+
+TINY_CONFIG = PipelineConfig(k=5, cf_epochs=1, n_recall=40, n_rank=15, diversity=0.5, neighbours=20)  # tiny: fast
+
+
+@pytest.fixture(scope="module")
+def tiny_shop() -> PipelineData:
+    return pipeline.load_pipeline_data("shop", max_items=150, max_users=40, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_embeddings(tiny_shop: PipelineData) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {"text": rng.normal(size=(tiny_shop.n_items, 12)), "image": rng.normal(size=(tiny_shop.n_items, 6))}
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tiny_shop, tiny_embeddings) -> pipeline.PipelineResult:
+    return pipeline.run_pipeline(tiny_shop, TINY_CONFIG, seed=3, embeddings=tiny_embeddings, progress=False)
+
+
+def _hand_made_data() -> PipelineData:
+    """3 users x 4 items; every user has one test item."""
+    history = sp.csr_array(np.array([[1, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1]], dtype=np.float32))
+    test = sp.csr_array(np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float32))
+    return PipelineData("hand-made", history, test, np.arange(4), np.arange(3), ("a", "b", "c", "d"), None,
+                        np.array(["x", "y", "x", "y"]))
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+def test_subsample_keeps_most_clicked_items_and_active_users(tiny_shop):
+    full = pipeline.load_pipeline_data("shop")
+    clicks = np.asarray(full.history.sum(axis=0)).ravel()
+    assert tiny_shop.n_items == 150 and tiny_shop.n_users == 40
+    assert clicks[tiny_shop.item_ids].min() >= np.delete(clicks, tiny_shop.item_ids).max()
+    assert (np.diff(tiny_shop.history.indptr) > 0).all() and (np.diff(tiny_shop.test.indptr) > 0).all()
+    assert tiny_shop.item_texts[0] == full.catalog_texts[tiny_shop.item_ids[0]]
+    assert tiny_shop.item_images.shape == (150, 28, 28, 3)
+
+
+def test_history_and_test_never_share_a_pair(tiny_shop):
+    assert tiny_shop.history.multiply(tiny_shop.test).nnz == 0
+
+
+def test_movielens_has_no_image_modality_and_drops_its_weight():
+    movielens = pipeline.load_pipeline_data("ml100k", max_items=100, max_users=20)
+    assert movielens.modalities == ("cf", "text") and movielens.item_images is None
+    assert PipelineConfig().weights_for(movielens) == {"cf": 0.5, "text": 0.25}
+    assert movielens.item_texts[0].endswith(")") or "Genres:" in movielens.item_texts[0]
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown dataset 'netflix'"):
+        pipeline.load_pipeline_data("netflix")
+
+
+# ---------------------------------------------------------------------------------- scores
+
+
+def test_user_profiles_and_content_scores_match_hand_computation():
+    history = sp.csr_array(np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32))
+    embeddings = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    profiles = pipeline.user_profiles(history, embeddings)
+    np.testing.assert_allclose(profiles, [[0.5, 0.5], [0.0, 0.0]])  # mean of unit vectors; empty -> 0
+    scores = pipeline.content_scores(profiles, embeddings)
+    # user 0, item 2: mean of cos(e0, e2) = cos(e1, e2) = 1/sqrt(2)
+    np.testing.assert_allclose(scores[0], [0.5, 0.5, 1 / np.sqrt(2)])
+    candidates = np.array([[2, 0], [1, 2]])
+    np.testing.assert_allclose(pipeline.content_scores(profiles, embeddings, candidates),
+                               np.take_along_axis(scores, candidates, axis=1))
+
+
+def test_diversity_space_cosine_is_the_mean_cosine_of_the_modalities():
+    rng = np.random.default_rng(1)
+    text, image = rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    space = pipeline.diversity_space({"text": text, "image": image})
+    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(space @ space.T, (unit(text) @ unit(text).T + unit(image) @ unit(image).T) / 2)
+
+
+def test_diversity_space_rejects_zero_rows_and_mismatched_items():
+    with pytest.raises(ValueError, match="all zero"):
+        pipeline.diversity_space({"text": np.zeros((2, 3))})
+    with pytest.raises(ValueError, match="disagree on the number of items"):
+        pipeline.diversity_space({"text": np.ones((2, 3)), "image": np.ones((3, 3))})
+
+
+def test_fused_scores_are_the_weighted_sum_of_min_max_normalised_sources(tiny_result):
+    components, weights = tiny_result.components, {"cf": 0.5, "text": 0.3, "image": 0.2}
+    expected = 0.0
+    for name, weight in weights.items():
+        scores = components.source_scores(name)
+        low = np.where(components.seen, np.inf, scores).min(axis=1, keepdims=True)
+        high = scores.max(axis=1, keepdims=True)
+        expected = expected + weight * (scores - low) / np.where(high > low, high - low, 1.0)
+    fused = components.fused_scores(weights)
+    assert np.isneginf(fused[components.seen]).all()
+    np.testing.assert_allclose(fused[~components.seen], expected[~components.seen])
+
+
+# ---------------------------------------------------------------------------------- the pipeline
+
+
+def test_every_system_returns_valid_lists_without_history_items(tiny_result):
+    components = tiny_result.components
+    assert list(tiny_result.lists) == ["Popularity", "BPR-MF", "Text content", "Fused", "Cascade + MMR",
+                                       "Cascade + DPP"]
+    for name, lists in tiny_result.lists.items():
+        assert lists.shape == (len(components.users), TINY_CONFIG.k), name
+        pipeline.check_lists(lists, components, TINY_CONFIG.k)  # raises on repeats or history items
+
+
+def test_final_table_has_one_row_per_system_and_sane_values(tiny_result):
+    table = tiny_result.table
+    assert list(table.index) == list(tiny_result.lists)
+    assert list(table.columns) == ["Recall@5", "NDCG@5", "ILD@5[content]", "ILD@5[visual]", "Coverage@5",
+                                   "Novelty@5", "Gini@5"]
+    assert table.notna().all().all()
+    assert ((table[["Recall@5", "NDCG@5", "Coverage@5", "Gini@5"]] >= 0).all().all()
+            and (table[["Recall@5", "NDCG@5", "Coverage@5", "Gini@5"]] <= 1).all().all())
+    # popularity gives everybody (nearly) the same list: the lowest coverage of all systems
+    assert table.loc["Popularity", "Coverage@5"] == table["Coverage@5"].min()
+
+
+def test_same_seed_gives_the_identical_table(tiny_shop, tiny_embeddings, tiny_result):
+    again = pipeline.run_pipeline(tiny_shop, TINY_CONFIG, seed=3, embeddings=tiny_embeddings, progress=False)
+    pd.testing.assert_frame_equal(again.table, tiny_result.table, check_exact=True)
+    for name, lists in tiny_result.lists.items():
+        np.testing.assert_array_equal(again.lists[name], lists)
+
+
+def test_result_unpacks_as_lists_and_table(tiny_result):
+    lists, table = tiny_result
+    assert lists is tiny_result.lists and table is tiny_result.table
+
+
+def test_cascade_stages_narrow_the_candidates_and_are_timed(tiny_result):
+    result = pipeline.run_cascade(tiny_result.components, TINY_CONFIG, "mmr")
+    assert [items.shape[1] for items in result.stage_items.values()] == [40, 15, 5]
+    recalled, ranked, final = result.stage_items.values()
+    assert all(set(f) <= set(r) <= set(c) for c, r, f in zip(recalled, ranked, final))
+    assert all(seconds >= 0 for seconds in result.seconds.values())
+
+
+def test_no_diversity_keeps_the_ranking_stage_order(tiny_result):
+    config = PipelineConfig(**{**TINY_CONFIG.__dict__, "diversity": 0.0})
+    for reranker in ("mmr", "dpp"):
+        result = pipeline.run_cascade(tiny_result.components, config, reranker)
+        ranked = result.stage_items["rank: fused score"]
+        np.testing.assert_array_equal(result.lists, ranked[:, : config.k])
+
+
+def test_default_pipeline_is_the_dpp_cascade_of_the_default_config():
+    data = pipeline.load_pipeline_data("ml100k", max_items=300, max_users=20)  # enough items for n_recall=200
+    config = PipelineConfig(cf_epochs=1)
+    embeddings = {"text": np.random.default_rng(0).normal(size=(data.n_items, 8))}
+    components = pipeline.fit_components(data, embeddings, config, progress=False)
+    lists = pipeline.default_pipeline(components, k=10)
+    np.testing.assert_array_equal(lists, pipeline.run_cascade(components, config, "dpp").lists)
+
+
+def test_costs_record_every_component_with_time_and_memory(tiny_result):
+    costs = tiny_result.costs.frame()
+    assert {"BPR-MF fit", "ItemKNN fit", "Fused: score + top-5", "Cascade + DPP (all stages)"} <= set(costs.index)
+    assert (costs["seconds"] >= 0).all()
+    measured = costs["peak_traced_MiB"].dropna()
+    assert len(measured) >= 8 and (measured >= 0).all()
+
+
+def test_cost_log_keeps_details_filled_in_by_the_block():
+    costs = CostLog()
+    with costs.measure("allocate") as details:
+        block = np.ones(2**20)  # 8 MiB
+        details["cached"] = False
+    row = costs.frame().loc["allocate"]
+    assert row["cached"] is False or row["cached"] == False  # noqa: E712
+    assert row["peak_traced_MiB"] >= 7.9 and block.sum() == 2**20
+
+
+def test_explanation_is_an_exact_decomposition_of_the_fused_score(tiny_result):
+    components, weights = tiny_result.components, {"cf": 0.5, "text": 0.3, "image": 0.2}
+    row = 0
+    item = int(tiny_result.lists["Fused"][row, 0])
+    share, drivers = pipeline.explain_recommendation(components, row, item, weights, top=10_000)
+    assert share.sum() == pytest.approx(1.0) and (share >= 0).all()
+    assert len(drivers) == components.seen[row].sum()  # every history item, best first
+    assert drivers["total"].is_monotonic_decreasing
+    # total over the history = fused score + sum_m w_m min_m / span_m (the per-user offset)
+    offset = 0.0
+    for name, weight in weights.items():
+        unseen = components.source_scores(name)[row][~components.seen[row]]
+        offset += weight * unseen.min() / (unseen.max() - unseen.min())
+    fused = components.fused_scores(weights)[row, item]
+    assert drivers["total"].sum() == pytest.approx(fused + offset)
+
+
+def test_explanation_refuses_history_items(tiny_result):
+    components = tiny_result.components
+    seen_item = int(np.flatnonzero(components.seen[0])[0])
+    with pytest.raises(ValueError, match="in the user's history"):
+        pipeline.explain_recommendation(components, 0, seen_item, {"cf": 1.0})
+
+
+def test_data_needs_names_every_component():
+    table = pipeline.data_needs()
+    assert {"text encoder", "image encoder", "MMR / DPP re-ranker"} <= set(table.index)
+    assert table.loc["text encoder", "user clicks"] == "no"
+
+
+# ---------------------------------------------------------------------------------- encoders and cache
+
+
+class CountingEncoder:
+    """A stand-in encoder: 2-d vectors from the text length; counts how many inputs it encoded."""
+
+    model_id = "test:counting"
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def encode(self, inputs, *, progress: bool = False) -> np.ndarray:
+        self.encoded += len(inputs)
+        return np.array([[len(text), 1.0] for text in inputs], dtype=np.float32)
+
+
+def test_encode_items_reuses_a_cached_full_catalog_and_encodes_only_kept_items_otherwise(tmp_path):
+    catalog = PipelineData("tiny", sp.csr_array((2, 3)), sp.csr_array((2, 3)), np.array([0, 2]), np.arange(2),
+                           ("a", "bb", "ccc"), None, np.array(["x", "x", "y"]))
+    encoder = CountingEncoder()
+    vectors = pipeline.encode_items(catalog, text_encoder=encoder, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(vectors["text"], [[1, 1], [3, 1]])
+    assert encoder.encoded == 2  # empty cache: only the kept items are encoded
+    pipeline.encode_items(PipelineData("full", sp.csr_array((2, 3)), sp.csr_array((2, 3)), np.arange(3), np.arange(2),
+                                       catalog.catalog_texts, None, catalog.item_labels),
+                          text_encoder=encoder, cache_dir=tmp_path, progress=False)
+    assert encoder.encoded == 5
+    costs = CostLog()
+    again = pipeline.encode_items(catalog, text_encoder=encoder, cache_dir=tmp_path, costs=costs, progress=False)
+    assert encoder.encoded == 5  # read from the full-catalog entry and sliced
+    np.testing.assert_array_equal(again["text"], vectors["text"])
+    assert bool(costs.frame().loc["text encoder", "cached"]) is True
+
+
+def test_cold_versus_cached_runs_the_model_once():
+    encoder = CountingEncoder()
+    table = pipeline.cold_versus_cached(encoder, ["a", "bb", "ccc"])
+    assert list(table.index) == ["cold", "cached"] and encoder.encoded == 3
+    assert (table["seconds"] > 0).all()
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cf_model": "svd"}, "unknown cf_model 'svd'"),
+        ({"weights": {"audio": 1.0}}, "unknown fusion weight"),
+        ({"weights": {"cf": -1.0}}, "non-negative"),
+        ({"k": 20, "n_rank": 10}, "k <= n_rank <= n_recall"),
+        ({"n_rank": 300, "n_recall": 200}, "k <= n_rank <= n_recall"),
+        ({"diversity": 1.5}, r"diversity must be in \[0, 1\]"),
+    ],
+)
+def test_bad_configs_are_refused_with_a_clear_message(changes, message):
+    with pytest.raises(ValueError, match=message):
+        PipelineConfig(**changes)
+
+
+def test_embeddings_with_the_wrong_number_of_rows_are_refused(tiny_shop):
+    with pytest.raises(ValueError, match="text embeddings have 3 rows"):
+        pipeline.fit_components(tiny_shop, {"text": np.ones((3, 4)), "image": np.ones((150, 4))}, TINY_CONFIG)
+    with pytest.raises(ValueError, match=r"needs embeddings for \['image'\]"):
+        pipeline.fit_components(tiny_shop, {"text": np.ones((150, 4))}, TINY_CONFIG)
+
+
+def test_recall_larger_than_the_unseen_items_is_refused(tiny_shop, tiny_embeddings):
+    with pytest.raises(ValueError, match="n_recall=150 is more than the unseen items"):
+        pipeline.fit_components(tiny_shop, tiny_embeddings, PipelineConfig(n_recall=150, n_rank=50))
+
+
+def test_unknown_reranker_and_non_pipeline_data_are_refused(tiny_result):
+    with pytest.raises(ValueError, match="unknown reranker 'random'"):
+        pipeline.build_cascade(tiny_result.components, TINY_CONFIG, "random")
+    with pytest.raises(TypeError, match="PipelineData"):
+        pipeline.run_pipeline("shop", TINY_CONFIG)
+
+
+def test_check_lists_flags_wrong_shapes_and_history_items(tiny_result):
+    components = tiny_result.components
+    lists = tiny_result.lists["Fused"].copy()
+    with pytest.raises(ValueError, match="must have shape"):
+        pipeline.check_lists(lists[:, :3], components, TINY_CONFIG.k)
+    lists[0, 0] = np.flatnonzero(components.seen[0])[0]
+    with pytest.raises(ValueError, match="from the user's history"):
+        pipeline.check_lists(lists, components, TINY_CONFIG.k)
+
+
+def test_hand_made_data_has_every_user_evaluated():
+    data = _hand_made_data()
+    np.testing.assert_array_equal(data.evaluation_users(), [0, 1, 2])
+    assert data.modalities == ("cf", "text")
