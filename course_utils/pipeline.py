@@ -126,10 +126,10 @@ class PipelineData:
 def movielens_texts(movies: pd.DataFrame) -> list[str]:
     """MovieLens item text for the text encoder: ``"<title> (<year>). Genres: <g1>, <g2>"``.
 
-    The same strings as notebook 07, so both notebooks share one embedding-cache entry.
+    The year is left out where MovieLens does not know it (two movies).
     """
-    return (movies["title"] + " (" + movies["year"].astype(str) + "). Genres: "
-            + movies["genres"].str.join(", ")).tolist()
+    years = movies["year"].map(lambda year: "" if pd.isna(year) else f" ({year})")
+    return (movies["title"].astype(str) + years + ". Genres: " + movies["genres"].str.join(", ")).tolist()
 
 
 def load_pipeline_data(name: str, max_items: int | None = None, max_users: int | None = None,

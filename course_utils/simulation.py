@@ -29,6 +29,8 @@ Per round the loop records (columns of :attr:`FeedbackLoopResult.rounds`):
 * ``coverage`` (share of the catalog shown to someone this round) and ``cumulative_coverage``
   (shown in any round so far: non-decreasing by construction);
 * ``gini``: Gini index of the cumulative exposure per item (0 = equal, near 1 = concentrated);
+* ``click_gini``: Gini index of the clicks per item in the whole log (history included) -- how
+  concentrated the data the model learns from has become;
 * ``clicks``, ``ctr`` (clicks per impression) and ``utility`` (mean expected clicks per slate);
 * ``diversity_weight``: the mean trade-off the policy used (0 for relevance only).
 """
@@ -146,7 +148,7 @@ def update_diversity_weights(
     clicks: np.ndarray,
     relevance_slates: np.ndarray,
     examination: np.ndarray,
-    step_size: float = 0.5,
+    step_size: float = 0.1,
     bounds: tuple[float, float] = (0.05, 0.95),
 ) -> np.ndarray:
     """One feedback step of the per-user diversity weight ("interaction diversity").
@@ -163,9 +165,14 @@ def update_diversity_weights(
 
         ``w <- clip(w + step_size * (a_D - a_K), low, high)``
 
-    A user who clicks inserted items more than kept ones gets more diversity, and vice versa.
-    Users with no inserted (or no kept) item in their slate carry no evidence and keep their
-    weight. ``low > 0`` keeps a little exploration so that the evidence never dries up.
+    A user who clicks inserted items more than kept ones gets more diversity, and vice versa;
+    the weight settles where the inserted items are as attractive as the kept ones. Users with
+    no inserted (or no kept) item in their slate carry no evidence and keep their weight.
+    ``low > 0`` keeps a little exploration so that the evidence never dries up. One click at a
+    rarely examined position counts as ``1 / e_p`` clicks, so the signal is heavy-tailed: keep
+    ``step_size`` small (default 0.1) so that one lucky click is a nudge, not a jump.
+    A limit worth knowing: an inserted item is credited only with its own clicks, not with the
+    redundancy it spares the items below it, so the rule can undervalue diversity.
     Shapes: ``weights (n,)``; ``slates``, ``clicks``, ``relevance_slates`` ``(n, k)``;
     ``examination (k,)``. Returns the new weights ``(n,)``.
     """
@@ -200,8 +207,11 @@ class AdaptiveDiversityPolicy:
 
     Users differ in their propensity for diversity (Di Noia et al. 2014; Jugovac, Jannach &
     Lerche 2017) and it can be read from their behaviour (Kapoor et al. 2015). Every user
-    starts at ``initial``; after each round the weight moves by ``update``. For speed the
-    re-ranker runs once per distinct weight, with weights rounded to ``resolution``.
+    starts at ``initial``; after each round the weight moves by ``update`` (same signature as
+    :func:`update_diversity_weights`). ``weights`` ``(n_users,)`` is indexed by user id and
+    persists across calls: use a fresh policy for each simulation. ``examination`` ``(k,)`` is
+    the position-bias curve the platform assumes. For speed the re-ranker runs once per
+    distinct weight, with weights rounded to ``resolution``.
     """
 
     def __init__(
@@ -209,8 +219,8 @@ class AdaptiveDiversityPolicy:
         reranker: Reranker,
         n_users: int,
         examination: np.ndarray,
-        initial: float = 0.3,
-        step_size: float = 0.5,
+        initial: float = 0.5,
+        step_size: float = 0.1,
         bounds: tuple[float, float] = (0.05, 0.95),
         resolution: float = 0.05,
         update: Callable[..., np.ndarray] = update_diversity_weights,
@@ -220,6 +230,8 @@ class AdaptiveDiversityPolicy:
             raise ValueError(f"initial={initial} must lie within bounds {bounds}")
         if not 0 < resolution <= 1:
             raise ValueError(f"resolution must be in (0, 1], got {resolution}")
+        if n_users < 1:
+            raise ValueError(f"n_users must be positive, got {n_users}")
         self.reranker, self.examination = reranker, np.asarray(examination, dtype=np.float64)
         self.step_size, self.bounds, self.resolution = step_size, bounds, resolution
         self.update, self.name = update, name
@@ -317,6 +329,16 @@ class ExposureTracker:
         }
 
 
+def _check_user_ids(users: np.ndarray, n_users: int) -> np.ndarray:
+    """Sorted distinct user ids as int64; ValueError for an empty, non-integer or out-of-range array."""
+    users = np.asarray(users)
+    if users.ndim != 1 or users.size == 0 or not np.issubdtype(users.dtype, np.integer):
+        raise ValueError(f"users must be a non-empty 1-D array of integer ids, got shape {users.shape} dtype {users.dtype}")
+    if users.min() < 0 or users.max() >= n_users:
+        raise ValueError(f"user ids must lie in [0, {n_users}), got range [{users.min()}, {users.max()}]")
+    return np.unique(users).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class FeedbackLoopResult:
     """The record of one simulation (see the module docstring for the columns of ``rounds``).
@@ -370,10 +392,7 @@ def run_feedback_loop(
             f"need 1 <= k <= n_candidates <= n_items, got k={k}, n_candidates={n_candidates}, "
             f"n_items={simulator.n_items}"
         )
-    users = np.arange(simulator.n_users) if users is None else np.unique(np.asarray(users))
-    if users.size == 0:
-        raise ValueError("users is empty: nobody to recommend to")
-    users = simulator._check_users(users)
+    users = np.arange(simulator.n_users) if users is None else _check_user_ids(users, simulator.n_users)
     log.data[:] = 1.0
     rng = np.random.default_rng(seed)
     tracker = ExposureTracker(len(users), simulator.item_codes[:, 0], CosineDistance(attribute_embeddings(simulator)))
@@ -397,6 +416,7 @@ def run_feedback_loop(
             {"round": round_index + 1, "policy": policy.name}
             | tracker.record(slates)
             | {
+                "click_gini": gini_index(np.asarray(log.sum(axis=0)).ravel()),
                 "clicks": int(clicks.sum()),
                 "ctr": float(clicks.mean()),
                 "utility": float(utility.mean()),
@@ -418,3 +438,117 @@ def run_feedback_loop(
         diversity_weights=np.stack(weights_per_round),
         log=log,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the results
+# --------------------------------------------------------------------------------------------
+
+
+def last_logged_slates(impressions: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's last slate in the logs: ``(users (n,), slates (n, k))``, items in position order.
+
+    A session is the set of a user's impressions sharing ``timestamp - position`` (the logs
+    stamp each impression with its session start plus its position, see
+    ``course_utils.data.simulate.log_impressions``). Users whose last session does not hold
+    exactly positions ``0..k-1`` are left out. Used as "round 0": what the logging policy showed.
+    """
+    missing = {"user", "item", "position", "timestamp"} - set(impressions.columns)
+    if missing:
+        raise ValueError(f"impressions is missing column(s) {sorted(missing)}")
+    if len(impressions) == 0:
+        raise ValueError("impressions is empty")
+    table = impressions[["user", "item", "position"]].assign(
+        session=impressions["timestamp"].to_numpy(np.int64) - impressions["position"].to_numpy(np.int64)
+    )
+    last = table[table["session"] == table.groupby("user")["session"].transform("max")]
+    last = last.sort_values(["user", "position"], kind="stable")
+    complete = last.groupby("user")["position"].agg(lambda p: np.array_equal(p.to_numpy(), np.arange(k)))
+    last = last[last["user"].isin(complete.index[complete])]
+    if len(last) == 0:
+        raise ValueError(f"no user's last session holds exactly the positions 0..{k - 1}")
+    return last["user"].unique().astype(np.int64), last["item"].to_numpy(np.int64).reshape(-1, k)
+
+
+def describe_slates(simulator: UserSimulator, users: np.ndarray, slates: np.ndarray) -> dict[str, float]:
+    """The per-round metrics of the loop for one set of slates shown once (e.g. the logged "round 0").
+
+    ``slates`` ``(n, k)`` were shown to ``users`` ``(n,)``; returns ``ild``, ``slate_entropy``,
+    ``exposure_entropy``, ``coverage``, ``gini`` and ``utility`` as in :func:`run_feedback_loop`.
+    """
+    utility = simulator.utility(users, slates)  # validates ids, shapes and one slate per user
+    tracker = ExposureTracker(len(utility), simulator.item_codes[:, 0], CosineDistance(attribute_embeddings(simulator)))
+    metrics = tracker.record(np.asarray(slates, dtype=np.int64))
+    keep = ("ild", "slate_entropy", "exposure_entropy", "coverage", "gini")
+    return {name: metrics[name] for name in keep} | {"utility": float(utility.mean())}
+
+
+def summarise(results: list[FeedbackLoopResult], baseline: str | None = None) -> pd.DataFrame:
+    """One row per policy: the whole simulation in a line.
+
+    Columns: ``ild`` (mean over rounds), ``exposure_entropy``, ``cumulative_coverage``, ``gini``
+    and ``click_gini`` (after the last round), ``ctr`` (all rounds), ``utility`` (mean expected
+    clicks per slate over all rounds) and ``utility_change``: relative to the ``baseline``
+    policy's utility (default: the first result).
+    """
+    if not results:
+        raise ValueError("results is empty: run at least one policy")
+    rows = {}
+    for result in results:
+        rounds = result.rounds
+        rows[result.policy] = {
+            "ild": rounds["ild"].mean(),
+            "exposure_entropy": rounds["exposure_entropy"].iloc[-1],
+            "cumulative_coverage": rounds["cumulative_coverage"].iloc[-1],
+            "gini": rounds["gini"].iloc[-1],
+            "click_gini": rounds["click_gini"].iloc[-1],
+            "ctr": float(result.clicks.mean()),
+            "utility": float(result.utility.mean()),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("policy")
+    baseline = baseline if baseline is not None else results[0].policy
+    if baseline not in table.index:
+        raise ValueError(f"unknown baseline policy {baseline!r}; have {list(table.index)}")
+    table["utility_change"] = table["utility"] / table.loc[baseline, "utility"] - 1.0
+    return table
+
+
+def plot_rounds(
+    rounds: pd.DataFrame,
+    metrics: dict[str, str],
+    reference: dict[str, float] | None = None,
+    reference_label: str = "logging policy",
+    title: str | None = None,
+    ncols: int = 3,
+):
+    """One panel per metric over rounds, one line per policy; a dashed line for a ``reference`` value.
+
+    ``rounds``: the concatenated ``FeedbackLoopResult.rounds`` of several policies;
+    ``metrics``: column -> axis label. Returns the matplotlib ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    missing = [column for column in metrics if column not in rounds.columns]
+    if missing:
+        raise KeyError(f"{missing} not in the rounds columns {list(rounds.columns)}")
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, (column, label) in zip(axes.flat, metrics.items()):
+        for policy, group in rounds.groupby("policy", sort=False):
+            ax.plot(group["round"], group[column], marker="o", markersize=3, label=policy)
+        if reference and column in reference:
+            ax.axhline(reference[column], color="grey", linestyle="--", linewidth=1, label=reference_label)
+        ax.set(xlabel="round", ylabel=label, title=label)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat[1 : len(metrics)]:  # a panel may have the reference line when the first does not
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02), frameon=False)
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

@@ -90,7 +90,7 @@ def test_causal_attention_ignores_the_future() -> None:
 
 
 def test_padding_mask_marks_padded_keys() -> None:
-    sequences = torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]])
+    sequences = torch.tensor([[-1, -1, 3, 4], [0, 2, 3, 4]])
     mask = padding_mask(sequences)
     assert mask.shape == (2, 1, 1, 4)
     assert mask[0, 0, 0].tolist() == [False, False, True, True]

@@ -12,6 +12,7 @@ from course_utils.augment.generative import (
     rebalancing_counts,
     sparse_users,
     synthesise_for_categories,
+    synthetic_precision,
 )
 from course_utils.models.gan import DCGANGenerator
 
@@ -123,3 +124,12 @@ def test_sparse_users_and_fit_errors():
         CFGAN(device="cpu").fit(sp.csr_matrix((3, 10)))
     with pytest.raises(ValueError, match="pm_ratio"):
         CFGAN(pm_ratio=2.0)
+
+
+def test_synthetic_precision_hand_computed():
+    synthetic = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]]))
+    future = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 1, 1], [1, 1, 1, 1]]))
+    assert synthetic_precision(synthetic, future) == pytest.approx(3 / 4)  # hits: (0,0), (1,2), (1,3)
+    assert np.isnan(synthetic_precision(sp.csr_matrix((3, 4)), future))
+    with pytest.raises(ValueError, match="shape"):
+        synthetic_precision(synthetic, future[:2])

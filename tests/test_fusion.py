@@ -283,6 +283,18 @@ def test_train_click_model_is_deterministic_and_learns():
     assert history.frame()["loss"].iloc[-1] < history.frame()["loss"].iloc[0]
 
 
+def test_impressions_subset_keeps_rows_aligned():
+    data = Impressions(
+        torch.tensor([0, 1, 2]),
+        torch.tensor([5, 6, 7]),
+        torch.tensor([1.0, 0.0, 1.0]),
+        torch.tensor([0.0, 1.0, 0.0]),
+    )
+    part = data.subset(np.array([2, 0]))
+    assert part.users.tolist() == [2, 0] and part.items.tolist() == [7, 5]
+    assert part.clicked.tolist() == [1.0, 1.0] and part.in_history.tolist() == [0.0, 0.0]
+
+
 def test_impressions_reject_ragged_columns():
     with pytest.raises(ValueError, match="equally long"):
         Impressions(torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1.0, 0.0]))

@@ -3,6 +3,7 @@
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -15,8 +16,12 @@ from course_utils.simulation import (
     RerankPolicy,
     attribute_embeddings,
     category_entropy,
+    describe_slates,
     inserted_items,
+    last_logged_slates,
+    plot_rounds,
     run_feedback_loop,
+    summarise,
     update_diversity_weights,
 )
 
@@ -200,9 +205,58 @@ def test_loop_rejects_bad_settings(tiny_shop):
         run(simulator, history, RelevancePolicy(), k=20, n_candidates=10)
     with pytest.raises(ValueError, match="n_rounds"):
         run(simulator, history, RelevancePolicy(), n_rounds=0)
-    with pytest.raises(ValueError, match="users is empty"):
+    with pytest.raises(ValueError, match="non-empty 1-D array of integer ids"):
         run(simulator, history, RelevancePolicy(), users=np.array([], dtype=int))
     with pytest.raises(ValueError, match="diversity must be in"):
         RerankPolicy(mmr_on(simulator), 1.5, "MMR")
     with pytest.raises(ValueError, match="initial"):
         AdaptiveDiversityPolicy(mmr_on(simulator), TINY_USERS, np.ones(TINY_K), initial=0.99)
+
+
+def test_last_logged_slates_takes_each_users_last_complete_session():
+    impressions = pd.DataFrame({
+        "user": [0, 0, 0, 0, 1, 1, 1],
+        "item": [5, 6, 7, 8, 1, 2, 3],
+        "position": [0, 1, 0, 1, 0, 1, 0],
+        "timestamp": [100, 101, 200, 201, 50, 51, 90],  # user 1's last session is incomplete
+    })
+    users, slates = last_logged_slates(impressions, k=2)
+    np.testing.assert_array_equal(users, [0])
+    np.testing.assert_array_equal(slates, [[7, 8]])
+    with pytest.raises(ValueError, match="missing column"):
+        last_logged_slates(impressions.drop(columns="timestamp"), k=2)
+
+
+def test_describe_slates_and_summarise(tiny_shop):
+    simulator, history = tiny_shop
+    users = np.arange(3)
+    slates = np.array([[0, 1, 2, 3], [4, 5, 6, 7], [0, 1, 2, 3]])
+    described = describe_slates(simulator, users, slates)
+    assert described["coverage"] == 8 / TINY_ITEMS
+    assert np.isclose(described["utility"], simulator.utility(users, slates).mean())
+    with pytest.raises(ValueError, match="one slate per user"):
+        describe_slates(simulator, users[:2], slates)
+    runs = [run(simulator, history, RelevancePolicy()), run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR"))]
+    table = summarise(runs)
+    assert list(table.index) == ["relevance only", "MMR"]
+    assert table.loc["relevance only", "utility_change"] == 0.0
+    assert np.isclose(table.loc["MMR", "utility"], runs[1].utility.mean())
+    with pytest.raises(ValueError, match="unknown baseline"):
+        summarise(runs, baseline="popularity")
+
+
+def test_plot_rounds_draws_one_panel_per_metric(tiny_shop):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    simulator, history = tiny_shop
+    rounds = pd.concat([run(simulator, history, RelevancePolicy()).rounds,
+                        run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR")).rounds])
+    fig = plot_rounds(rounds, {"ild": "slate ILD", "utility": "true utility"}, reference={"ild": 0.5}, ncols=2)
+    drawn = [ax for ax in fig.axes if ax.has_data()]
+    assert len(drawn) == 2 and len(drawn[0].lines) == 3  # two policies and the reference line
+    plt.close(fig)
+    with pytest.raises(KeyError, match="not in the rounds columns"):
+        plot_rounds(rounds, {"accuracy": "accuracy"})

@@ -308,6 +308,24 @@ class CFGAN(Recommender):
         return f"CFGAN(hidden_dim={self.hidden_dim}, zr_ratio={self.zr_ratio}, pm_ratio={self.pm_ratio})"
 
 
+def synthetic_precision(synthetic: Matrix, future: Matrix) -> float:
+    """Share of synthetic interactions that really happen later: ``|S ∩ F| / |S|``.
+
+    ``synthetic`` and ``future`` are ``(n_users, n_items)`` matrices (non-zero = interaction);
+    ``future`` holds each user's held-out later interactions (validation + test). A generator
+    of *plausible* interactions should beat a trivial filler (e.g. the most popular items) here;
+    1 would mean every synthetic click is one the user really made later. NaN when ``synthetic``
+    is empty.
+    """
+    synthetic, future = sp.csr_matrix(synthetic), sp.csr_matrix(future)
+    if synthetic.shape != future.shape:
+        raise ValueError(f"synthetic has shape {synthetic.shape} but future has shape {future.shape}")
+    synthetic.eliminate_zeros()
+    if synthetic.nnz == 0:
+        return float("nan")
+    return float((synthetic != 0).multiply(future != 0).nnz / synthetic.nnz)
+
+
 def sparse_users(train_csr: sp.spmatrix, max_interactions: int) -> np.ndarray:
     """Ids of users with between 1 and ``max_interactions`` training interactions (the sparse ones)."""
     if max_interactions < 1:

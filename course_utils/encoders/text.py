@@ -13,7 +13,8 @@ when the learner asks for it and has network; a local folder with a saved model 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from course_utils.config import pick_device
 from course_utils.encoders.fingerprint import weights_fingerprint
@@ -122,7 +124,12 @@ class TextEncoder:
         ``text:<name>@<weights sha256>:<pooling>:<norm|raw>:<max_length>``.
         """
         norm = "norm" if self.normalize else "raw"
-        name = Path(self.model_name).name if _is_local_dir(self.model_name) else self.model_name
+        if self.model_name in _DEFAULT_ALIASES:
+            name = DEFAULT_TEXT_MODEL
+        elif _is_local_dir(self.model_name):
+            name = Path(self.model_name).name
+        else:
+            name = self.model_name
         return f"text:{name}@{weights_fingerprint(self.model)}:{self.pooling}:{norm}:{self.max_length}"
 
     def __repr__(self) -> str:
@@ -191,8 +198,9 @@ def _load(model_name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     else:
         source = model_name  # a Hub name: transformers uses its cache, else downloads
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModel.from_pretrained(source)
+        with _progress_bars(enabled=source == model_name):  # a bar for downloads, not for local files
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModel.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise OSError(
             f"could not load text model {model_name!r}: {error}\n"
@@ -201,6 +209,17 @@ def _load(model_name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
             f"default TextEncoder() ({DEFAULT_TEXT_MODEL!r})"
         ) from error
     return tokenizer, model
+
+
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """Temporarily switch transformers' loading/download progress bars on or off."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was_enabled else hf_logging.disable_progress_bar)()
 
 
 def _default_max_length(model_name: str, tokenizer: PreTrainedTokenizerBase) -> int:

@@ -6,8 +6,8 @@ positional encodings -> a transformer block -> SASRec (Kang & McAuley, 2018).
 Mask convention (the same as ``torch.nn.functional.scaled_dot_product_attention``): a
 boolean mask is ``True`` where a query **may** attend to a key and ``False`` where it may not.
 
-Item-id convention for sequences: items are numbered ``1..n_items`` inside the model and
-``0`` is padding; the public methods take and return the catalog's 0-based item ids.
+Item-id convention for sequences: catalog item ids ``0..n_items-1``, left-padded with ``-1``
+(``pad_sequences``). Inside SASRec, item ``j`` is embedding row ``j + 1`` and row 0 is padding.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from course_utils.metrics import hit_rate_at_k, ndcg_at_k
 from course_utils.models.recommenders import top_k_items
 from course_utils.train import History, fit
 
-PADDING_ID = 0
+PADDING_ROW = 0  # embedding row of the padding "item"
 
 
 def scaled_dot_product_attention(
@@ -71,10 +71,10 @@ def causal_mask(length: int, device: torch.device | str | None = None) -> Tensor
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()
 
 
-def padding_mask(sequences: Tensor, padding_id: int = PADDING_ID) -> Tensor:
-    """Boolean ``(batch, 1, 1, L)`` mask, ``False`` at padded keys, ready to combine with
-    ``causal_mask`` for ``(batch, heads, L, L)`` attention scores."""
-    return (sequences != padding_id)[:, None, None, :]
+def padding_mask(sequences: Tensor, padding: int = -1) -> Tensor:
+    """Boolean ``(batch, 1, 1, L)`` mask, ``False`` at padded keys (``sequences == padding``),
+    ready to combine with ``causal_mask`` for ``(batch, heads, L, L)`` attention scores."""
+    return (sequences != padding)[:, None, None, :]
 
 
 class MultiHeadAttention(nn.Module):
@@ -197,12 +197,12 @@ class SASRec(nn.Module):
             raise ValueError(f"n_items and max_len must be positive, got {n_items} and {max_len}")
         self.n_items = n_items
         self.max_len = max_len
-        self.item_embedding = nn.Embedding(n_items + 1, d_model, padding_idx=PADDING_ID)  # row 0 = padding
+        self.item_embedding = nn.Embedding(n_items + 1, d_model, padding_idx=PADDING_ROW)  # row 0 = padding
         # std d^-1/2: the scaled input e * sqrt(d) has unit-variance entries, and the initial
         # logits h . e (h from a LayerNorm) have unit variance, so the loss starts near ln(n_items).
         nn.init.normal_(self.item_embedding.weight, std=d_model**-0.5)
         with torch.no_grad():
-            self.item_embedding.weight[PADDING_ID].zero_()
+            self.item_embedding.weight[PADDING_ROW].zero_()
         self.position = LearnedPositionalEncoding(max_len, d_model)
         self.embedding_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, dropout) for _ in range(n_blocks))
@@ -227,7 +227,7 @@ class SASRec(nn.Module):
         # A query may look at itself and at earlier non-padding items. Allowing the diagonal
         # keeps every row non-empty, so padded positions never produce NaN.
         diagonal = torch.eye(length, dtype=torch.bool, device=ids.device)
-        mask = causal_mask(length, ids.device) & (padding_mask(ids) | diagonal)  # (B, 1, L, L)
+        mask = causal_mask(length, ids.device) & (padding_mask(sequences) | diagonal)  # (B, 1, L, L)
         attention_maps = []
         for block in self.blocks:
             x, weights = block(x, mask)

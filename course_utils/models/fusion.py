@@ -390,8 +390,9 @@ class ClickModel(nn.Module):
 
     The article stacks ``Dense(1024, relu)`` on a BERT and a ResNet, concatenates, and ends in
     ``Dense(1, sigmoid)`` trained with binary cross-entropy -- but its code does not run, has
-    no user in it (so every user gets the same prediction) and fine-tunes nothing sensible.
-    Here the encoders are frozen and their embeddings cached; for each modality ``m``:
+    no user in it (so every user gets the same prediction for an item) and would fine-tune two
+    large encoders end to end on clicks. Here the encoders are frozen and their embeddings
+    cached (only the layers on top learn); for each modality ``m``:
 
     * a tower ``f_m(x) = ReLU(W_m LayerNorm(x) + b_m)`` embeds the item's features ``x_m`` and
       the user's profile ``u_m`` (e.g. the mean features of the items they clicked);
@@ -572,6 +573,12 @@ class Impressions:
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def subset(self, index: Tensor | np.ndarray) -> Impressions:
+        """The rows ``index`` (positions or a boolean mask), e.g. a random sample for faster training."""
+        index = torch.as_tensor(index)
+        in_history = None if self.in_history is None else self.in_history[index]
+        return Impressions(self.users[index], self.items[index], self.clicked[index], in_history)
 
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None

@@ -238,6 +238,8 @@ def train_gan(
     Logged per epoch: ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean D probability on
     real and generated batches). ``generator_steps > 1`` lets the generator chase the current
     discriminator -- the recipe for mode collapse ("the Helvetica scenario", Goodfellow et al., 2014).
+    ``discriminator_lr=0`` freezes the discriminator: the generator then chases one fixed
+    opponent, which drives it to the few outputs that opponent likes best (mode collapse).
     ``d_loss_fn(real_logits, fake_logits)`` and ``g_loss_fn(fake_logits)`` default to the
     losses above; pass your own to train with them.
     """
