@@ -453,6 +453,11 @@ class Components:
         return self.models["cf"].name
 
     @property
+    def max_candidates(self) -> int:
+        """The fewest unseen items of any evaluated user: the largest possible ``n_recall``."""
+        return int(self.data.n_items - self.seen.sum(axis=1).max())
+
+    @property
     def truth(self) -> sp.csr_array:
         """Test items of the evaluated users ``(n_users, n_items)``."""
         return self.data.test[self.users]
@@ -501,8 +506,6 @@ def fit_components(data: PipelineData, embeddings: Mapping[str, np.ndarray],
     users = data.evaluation_users()
     if users.size == 0:
         raise ValueError(f"{data.name} has no user with both history and test items")
-    if (data.n_items - np.diff(data.history.indptr)[users] < config.n_recall).any():
-        raise ValueError(f"n_recall={config.n_recall} is more than the unseen items some users have; lower it")
     costs = costs if costs is not None else CostLog()
     cf_model = (BPRMF(epochs=config.cf_epochs, seed=seed, progress=progress) if config.cf_model == "bpr"
                 else MultVAE(epochs=config.cf_epochs, seed=seed, progress=progress))
@@ -538,6 +541,9 @@ def build_cascade(components: Components, config: PipelineConfig, reranker: str)
     """
     if reranker not in RERANKERS:
         raise ValueError(f"unknown reranker {reranker!r}: choose one of {RERANKERS}")
+    if config.n_recall > components.max_candidates:
+        raise ValueError(f"n_recall={config.n_recall} is more than the {components.max_candidates} unseen items "
+                         "some user has; lower it (components.max_candidates)")
     weights = config.weights_for(components.data)
     space = diversity_space(components.embeddings)
 
@@ -580,10 +586,13 @@ def default_pipeline(components: Components, k: int = 10) -> np.ndarray:
     """The documented default pipeline, the reference answer of notebook 13's exercise.
 
     ``PipelineConfig(k=k)``: fusion weights cf 0.5, text 0.25, image 0.25; item-kNN recalls
-    200 candidates, the fused score keeps 50, DPP re-ranks with ``diversity=0.3``.
-    Returns item ids ``(n_users, k)`` for the evaluated users, history items excluded.
+    200 candidates, the fused score keeps 50, DPP re-ranks with ``diversity=0.3``. On a small
+    catalog both sizes are capped at ``components.max_candidates`` (the fewest unseen items a
+    user has). Returns item ids ``(n_users, k)`` for the evaluated users, no history items.
     """
-    return run_cascade(components, PipelineConfig(k=k), "dpp").lists
+    n_recall = min(PipelineConfig.n_recall, components.max_candidates)
+    config = PipelineConfig(k=k, n_recall=n_recall, n_rank=min(PipelineConfig.n_rank, n_recall))
+    return run_cascade(components, config, "dpp").lists
 
 
 def system_lists(components: Components, config: PipelineConfig = PipelineConfig(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,17 @@ def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(KeyboardInterrupt):
         cached_encode(CountingEncoder(), TEXTS, cache_dir=tmp_path)
     assert entries(tmp_path) == []  # neither the entry nor the temporary file remains
+
+
+def test_entries_honour_the_umask(tmp_path: Path) -> None:
+    """Shared cache folders (a classroom server) need entries readable by others, as umask allows."""
+    previous = os.umask(0o022)
+    try:
+        cached_encode(CountingEncoder(), TEXTS, cache_dir=tmp_path)
+    finally:
+        os.umask(previous)
+    (entry,) = entries(tmp_path)
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o644
 
 
 def test_default_folder_follows_course_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,13 +166,14 @@ def test_no_diversity_keeps_the_ranking_stage_order(tiny_result):
         np.testing.assert_array_equal(result.lists, ranked[:, : config.k])
 
 
-def test_default_pipeline_is_the_dpp_cascade_of_the_default_config():
-    data = pipeline.load_pipeline_data("ml100k", max_items=800, max_users=20)  # enough items for n_recall=200
-    config = PipelineConfig(cf_epochs=1)
+def test_default_pipeline_caps_its_shortlists_on_a_small_catalog():
+    data = pipeline.load_pipeline_data("ml100k", max_items=300, max_users=20)
     embeddings = {"text": np.random.default_rng(0).normal(size=(data.n_items, 8))}
-    components = pipeline.fit_components(data, embeddings, config, progress=False)
+    components = pipeline.fit_components(data, embeddings, PipelineConfig(cf_epochs=1), progress=False)
+    assert 50 < components.max_candidates < 200
     lists = pipeline.default_pipeline(components, k=10)
-    np.testing.assert_array_equal(lists, pipeline.run_cascade(components, config, "dpp").lists)
+    capped = PipelineConfig(n_recall=components.max_candidates, n_rank=50)
+    np.testing.assert_array_equal(lists, pipeline.run_cascade(components, capped, "dpp").lists)
 
 
 def test_costs_record_every_component_with_time_and_memory(tiny_result):
@@ -290,9 +291,9 @@ def test_embeddings_with_the_wrong_number_of_rows_are_refused(tiny_shop):
         pipeline.fit_components(tiny_shop, {"text": np.ones((150, 4))}, TINY_CONFIG)
 
 
-def test_recall_larger_than_the_unseen_items_is_refused(tiny_shop, tiny_embeddings):
-    with pytest.raises(ValueError, match="n_recall=150 is more than the unseen items"):
-        pipeline.fit_components(tiny_shop, tiny_embeddings, PipelineConfig(n_recall=150, n_rank=50))
+def test_recall_larger_than_the_unseen_items_is_refused(tiny_result):
+    with pytest.raises(ValueError, match="n_recall=150 is more than the"):
+        pipeline.run_cascade(tiny_result.components, PipelineConfig(n_recall=150, n_rank=50), "dpp")
 
 
 def test_unknown_reranker_and_non_pipeline_data_are_refused(tiny_result):

@@ -15,8 +15,8 @@ Two ways a generative model can add data that a recommender never logged:
 
 CFGAN, for a user ``u`` with binary purchase vector ``e_u`` (also the condition ``c_u``):
 
-- ``G(c_u) = r_hat_u in (0, 1)^n_items`` (a sigmoid MLP; like the paper's best variant, no
-  noise input: the condition carries the randomness of who the user is);
+- ``G(c_u) = r_hat_u in (0, 1)^n_items`` (a sigmoid MLP without a noise input: CFGAN wants the
+  single most plausible purchase vector of each user, so the condition alone drives G);
 - **vector-wise masking**: ``D`` sees ``r_hat_u * (e_u + k_u)`` next to ``c_u``: only the
   generator's values on purchased items (and partial-masking items), because the real vector
   ``e_u`` is 1 on purchases and says nothing about the rest;
@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from course_utils.config import pick_device, seed_everything
 from course_utils.metrics import ndcg_at_k
-from course_utils.models.gan import discriminator_loss, generate, generator_loss
+from course_utils.models.gan import IMAGE_SHAPE, discriminator_loss, generate, generator_loss
 from course_utils.models.recommenders import Matrix, Recommender, top_k_items
 from course_utils.train import History, fit
 
@@ -74,8 +74,9 @@ def synthesise_for_categories(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``counts[c]`` images of each category ``c`` from a conditional generator.
 
-    Returns ``(images, labels)``: uint8 ``(sum(counts), 28, 28, 3)`` and the requested
-    category of each image ``(sum(counts),)``, ready to append to the real training set.
+    The labels *are* the condition ``y`` of ``G(z, y)``. Returns ``(images, labels)``: uint8
+    images ``(sum(counts), 28, 28, 3)`` and the requested category of each ``(sum(counts),)``,
+    in category order, ready to append to the real training set.
     """
     counts = np.asarray(counts, dtype=np.int64)
     if counts.ndim != 1 or (counts < 0).any():
@@ -86,7 +87,8 @@ def synthesise_for_categories(
         raise ValueError(f"{len(counts)} categories requested, the generator knows {generator.n_classes}")
     labels = np.repeat(np.arange(len(counts)), counts)  # (n,)
     if len(labels) == 0:
-        return np.zeros((0, 28, 28, 3), dtype=np.uint8), labels
+        channels, height, width = IMAGE_SHAPE
+        return np.zeros((0, height, width, channels), dtype=np.uint8), labels
     return generate(generator, len(labels), labels, seed=seed), labels
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from functools import cache
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def load_lexicon(path: Path | str = LEXICON_PATH) -> dict[str, tuple[str, ...]]:
     return {word: tuple(alternatives) for word, alternatives in lexicon.items()}
 
 
-def _replaceable(tokens: list[str], vocabulary) -> list[int]:
+def _replaceable(tokens: list[str], vocabulary: Container[str]) -> list[int]:
     """Positions of word tokens that are not stop words and whose lower case is in ``vocabulary``."""
     return [
         position
@@ -318,7 +319,7 @@ def embedding_replacement(
         raise ValueError(f"n must be >= 0, got {n}")
     rng = np.random.default_rng(rng)
     tokens = _words_of(text)
-    candidates = [position for position, token in enumerate(tokens) if is_word(token) and token in neighbours]
+    candidates = _replaceable(tokens, neighbours)
     for position in rng.permutation(candidates)[:n].tolist() if candidates else []:
         options = neighbours.neighbours(tokens[position], k)
         tokens[position] = match_case(options[rng.integers(len(options))][0], tokens[position])

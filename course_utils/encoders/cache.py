@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import uuid
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -99,9 +99,12 @@ def _read_entry(path: Path, n_rows: int) -> np.ndarray | None:
 def _write_entry(path: Path, embeddings: np.ndarray, model_id: str) -> None:
     """Write ``embeddings`` to ``path`` atomically: temporary file, fsync, ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp")
+    # A unique name in the same folder (os.replace is only atomic within one file system);
+    # open(..., "xb") refuses to overwrite and, unlike tempfile.mkstemp, honours the umask.
+    temporary = path.with_name(f".{path.stem[:16]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    handle = open(temporary, "xb")  # opened before `try`: a failure here leaves nothing to clean up
     try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with handle:
             np.savez(handle, embeddings=embeddings, sha256=_checksum(embeddings), model_id=model_id)
             handle.flush()
             os.fsync(handle.fileno())

@@ -244,8 +244,9 @@ class SASRec(nn.Module):
         ``inputs`` and ``targets`` are ``(batch, L)`` with ``targets[:, t]`` the item clicked
         after ``inputs[:, t]``; ``-1`` marks padding and is ignored.
         """
-        hidden, _ = self(inputs)
-        return F.cross_entropy(self.item_logits(hidden).flatten(0, 1), targets.flatten(), ignore_index=-1)
+        hidden, _ = self(inputs)  # (B, L, d)
+        real = targets >= 0  # score only the positions that have a next item
+        return F.cross_entropy(self.item_logits(hidden[real]), targets[real])  # logits (n_real, n_items)
 
     @torch.no_grad()
     def score_next(self, sequences: Tensor) -> Tensor:

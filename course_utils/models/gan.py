@@ -349,6 +349,7 @@ def train_category_classifier(
     lr: float = 2e-3,
     seed: int = 0,
     device: torch.device | None = None,
+    progress: bool = True,
 ) -> tuple[CategoryClassifier, float]:
     """Train a ``CategoryClassifier`` with cross-entropy; return it and its held-out accuracy.
 
@@ -372,9 +373,8 @@ def train_category_classifier(
     shuffle = torch.Generator().manual_seed(seed)
 
     def batches():
-        perm = torch.randperm(len(x_train), generator=shuffle)
-        return ((x_train[perm[i : i + batch_size]].to(device), y_train[perm[i : i + batch_size]].to(device))
-                for i in range(0, len(perm), batch_size))
+        order = torch.randperm(len(x_train), generator=shuffle)
+        return ((x_train[index].to(device), y_train[index].to(device)) for index in order.split(batch_size))
 
     def step(batch: tuple[Tensor, Tensor]) -> dict[str, float]:
         x, y = batch
@@ -385,7 +385,7 @@ def train_category_classifier(
         optimizer.step()
         return {"loss": loss.item()}
 
-    fit(step, batches, epochs, desc="classifier")
+    fit(step, batches, epochs, desc="classifier", progress=progress)
     accuracy = float((model.predict_proba(images[valid]).argmax(1) == labels[valid]).mean())
     return model, accuracy
 

@@ -211,6 +211,7 @@ def train_image_model(
     lr: float = 2e-3,
     seed: int = 0,
     device: torch.device | None = None,
+    progress: bool = True,
 ) -> History:
     """Train an ``Autoencoder`` or ``ImageVAE`` with Adam on its own ``loss`` (see ``fit``).
 
@@ -227,8 +228,7 @@ def train_image_model(
     shuffle = torch.Generator().manual_seed(seed)
 
     def batches():
-        order = torch.randperm(len(data), generator=shuffle)
-        return (data[order[i : i + batch_size]].to(device) for i in range(0, len(data), batch_size))
+        return (data[index].to(device) for index in torch.randperm(len(data), generator=shuffle).split(batch_size))
 
     def step(x: Tensor) -> dict[str, float]:
         model.train()
@@ -238,7 +238,7 @@ def train_image_model(
         optimizer.step()
         return {"loss": loss.item()}
 
-    history = fit(step, batches, epochs, desc=type(model).__name__)
+    history = fit(step, batches, epochs, desc=type(model).__name__, progress=progress)
     model.eval()
     return history
 
