@@ -2,11 +2,11 @@
 
 Read top to bottom, one function per step::
 
-    data = load_pipeline_data("shop")                       # history / test matrices, item texts and images
-    embeddings = encode_items(data)                         # {"text": (n_items, 384), "image": (n_items, 1280)}
-    components = fit_components(data, embeddings, config)   # popularity, BPR-MF, item-kNN, content scores
-    lists = system_lists(components, config)                # the six systems of the final table
-    table = evaluate_systems(lists, components)             # Recall/NDCG@k, ILD in two spaces, coverage ...
+    data = load_pipeline_data("shop")                      # history / test matrices, texts, images
+    embeddings = encode_items(data)                        # {"text": (n_items, 384), "image": (.., 1280)}
+    components = fit_components(data, embeddings, config)  # popularity, BPR-MF, item-kNN, profiles
+    lists = system_lists(components, config)               # the six systems of the final table
+    table = evaluate_systems(lists, components)            # Recall/NDCG@k, ILD in two spaces, ...
 
 or all at once: ``result = run_pipeline(data, config, seed)`` (``result.lists``, ``result.table``).
 
@@ -59,8 +59,7 @@ DATASETS = ("shop", "ml100k")
 MODALITIES = ("cf", "text", "image")  # the scores the fusion can weigh
 CF_MODELS = ("bpr", "mult-vae")
 RERANKERS = ("mmr", "dpp")
-SYSTEMS = ("Popularity", "CF", "Text content", "Fused", "Cascade + MMR", "Cascade + DPP")
-"""The rows of the final table; "CF" is labelled with the collaborative model's own name."""
+_CHUNK_ELEMENTS = 8_000_000  # float64 elements gathered at once (64 MB)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,8 +118,10 @@ class PipelineData:
         return np.flatnonzero((np.diff(self.test.indptr) > 0) & (np.diff(self.history.indptr) > 0))
 
     def __repr__(self) -> str:
-        return (f"PipelineData({self.name!r}: {self.n_users} users x {self.n_items} items, "
-                f"history={self.history.nnz}, test={self.test.nnz}, modalities={self.modalities})")
+        return (
+            f"PipelineData({self.name!r}: {self.n_users} users x {self.n_items} items, "
+            f"history={self.history.nnz}, test={self.test.nnz}, modalities={self.modalities})"
+        )
 
 
 def movielens_texts(movies: pd.DataFrame) -> list[str]:
@@ -132,8 +133,9 @@ def movielens_texts(movies: pd.DataFrame) -> list[str]:
     return (movies["title"].astype(str) + years + ". Genres: " + movies["genres"].str.join(", ")).tolist()
 
 
-def load_pipeline_data(name: str, max_items: int | None = None, max_users: int | None = None,
-                       seed: int = 0) -> PipelineData:
+def load_pipeline_data(
+    name: str, max_items: int | None = None, max_users: int | None = None, seed: int = 0
+) -> PipelineData:
     """Load ``"shop"`` (Fashion Shop) or ``"ml100k"`` (MovieLens-100k) for the pipeline.
 
     ``max_items`` / ``max_users`` shrink it for fast mode (see :func:`subsample`); without
@@ -157,12 +159,14 @@ def load_pipeline_data(name: str, max_items: int | None = None, max_users: int |
     test = sp.csr_array(interactions.test, dtype=np.float32)
     item_ids, user_ids = subsample(history, test, max_items, max_users, seed)
     history, test = history[user_ids][:, item_ids], test[user_ids][:, item_ids]
-    return PipelineData(name, sp.csr_array(history), sp.csr_array(test), item_ids, user_ids, texts, images,
-                        labels[item_ids])
+    return PipelineData(
+        name, sp.csr_array(history), sp.csr_array(test), item_ids, user_ids, texts, images, labels[item_ids]
+    )
 
 
-def subsample(history: sp.csr_array, test: sp.csr_array, max_items: int | None, max_users: int | None,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def subsample(
+    history: sp.csr_array, test: sp.csr_array, max_items: int | None, max_users: int | None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Sorted ``(item_ids, user_ids)`` to keep: all of them, or the fast-mode sample.
 
     ``max_items`` keeps the items with the most history interactions (ties: lower id), so a
@@ -236,8 +240,13 @@ class CostLog:
             peak = tracemalloc.get_traced_memory()[1] - traced_before
             if started_tracing:
                 tracemalloc.stop()
-            row = {"component": component, "seconds": seconds, "peak_traced_MiB": max(peak, 0) / 2**20,
-                   "rss_growth_MiB": _max_rss_mb() - rss_before, **details}
+            row = {
+                "component": component,
+                "seconds": seconds,
+                "peak_traced_MiB": max(peak, 0) / 2**20,
+                "rss_growth_MiB": _max_rss_mb() - rss_before,
+                **details,
+            }
             if torch.cuda.is_available():
                 row["cuda_peak_MiB"] = torch.cuda.max_memory_allocated() / 2**20
             self.rows.append(row)
@@ -256,8 +265,13 @@ class CostLog:
 # --------------------------------------------------------------------------------------------
 
 
-def _embed(encoder: Encoder, catalog_inputs: Sequence[str] | np.ndarray, item_ids: np.ndarray,
-           cache_dir: str | Path | None, progress: bool) -> tuple[np.ndarray, bool]:
+def _embed(
+    encoder: Encoder,
+    catalog_inputs: Sequence[str] | np.ndarray,
+    item_ids: np.ndarray,
+    cache_dir: str | Path | None,
+    progress: bool,
+) -> tuple[np.ndarray, bool]:
     """Embeddings of the kept items and whether they came from the cache.
 
     A cached full-catalog entry is read and sliced; otherwise only the kept items are encoded
@@ -268,16 +282,24 @@ def _embed(encoder: Encoder, catalog_inputs: Sequence[str] | np.ndarray, item_id
     if full_catalog or full_entry.exists():
         inputs = catalog_inputs
     else:
-        inputs = catalog_inputs[item_ids] if isinstance(catalog_inputs, np.ndarray) else [
-            catalog_inputs[i] for i in item_ids]
+        inputs = (
+            catalog_inputs[item_ids]
+            if isinstance(catalog_inputs, np.ndarray)
+            else [catalog_inputs[i] for i in item_ids]
+        )
     was_cached = (embeddings_dir(cache_dir) / f"{cache_key(encoder.model_id, inputs)}.npz").exists()
     vectors = cached_encode(encoder, inputs, cache_dir, progress=progress)
     return (vectors[item_ids] if len(vectors) != len(item_ids) else vectors), was_cached
 
 
-def encode_items(data: PipelineData, text_encoder: Encoder | None = None, image_encoder: Encoder | None = None,
-                 cache_dir: str | Path | None = None, costs: CostLog | None = None,
-                 progress: bool = True) -> dict[str, np.ndarray]:
+def encode_items(
+    data: PipelineData,
+    text_encoder: Encoder | None = None,
+    image_encoder: Encoder | None = None,
+    cache_dir: str | Path | None = None,
+    costs: CostLog | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     """Item embeddings per modality: ``{"text": (n_items, d_text)[, "image": (n_items, d_image)]}``.
 
     Defaults: ``TextEncoder()`` (all-MiniLM-L6-v2, unit length) and ``ImageEncoder()``
@@ -289,14 +311,16 @@ def encode_items(data: PipelineData, text_encoder: Encoder | None = None, image_
 
     costs = costs if costs is not None else CostLog()
     jobs: list[tuple[str, Callable[[], Encoder], Sequence[str] | np.ndarray]] = [
-        ("text", lambda: text_encoder or TextEncoder(), list(data.catalog_texts))]
+        ("text", lambda: text_encoder or TextEncoder(), list(data.catalog_texts))
+    ]
     if data.catalog_images is not None:
         jobs.append(("image", lambda: image_encoder or ImageEncoder(), data.catalog_images))
     embeddings = {}
     for modality, make_encoder, inputs in jobs:
         with costs.measure(f"{modality} encoder") as details:
-            embeddings[modality], details["cached"] = _embed(make_encoder(), inputs, data.item_ids, cache_dir,
-                                                             progress)
+            embeddings[modality], details["cached"] = _embed(
+                make_encoder(), inputs, data.item_ids, cache_dir, progress
+            )
     return embeddings
 
 
@@ -326,7 +350,9 @@ def diversity_space(embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
         raise ValueError("no embeddings: pass {modality: (n_items, dim)}")
     blocks = [_unit_rows(np.asarray(matrix, dtype=np.float64), name) for name, matrix in embeddings.items()]
     if len({block.shape[0] for block in blocks}) != 1:
-        raise ValueError(f"embeddings disagree on the number of items: { {n: m.shape for n, m in embeddings.items()} }")
+        raise ValueError(
+            f"embeddings disagree on the number of items: { {n: m.shape for n, m in embeddings.items()} }"
+        )
     return np.hstack(blocks) / np.sqrt(len(blocks))  # (n_items, sum of dims)
 
 
@@ -378,10 +404,14 @@ class PipelineConfig:
             raise ValueError(f"unknown fusion weight(s) {sorted(unknown)}: weights may name {MODALITIES}")
         values = np.array(list(self.weights.values()), dtype=float)
         if values.size == 0 or not np.isfinite(values).all() or (values < 0).any() or values.sum() == 0:
-            raise ValueError(f"fusion weights must be finite, non-negative and not all zero, got {dict(self.weights)}")
+            raise ValueError(
+                f"fusion weights must be finite, non-negative and not all zero, got {dict(self.weights)}"
+            )
         if not 2 <= self.k <= self.n_rank <= self.n_recall:
-            raise ValueError(f"need 2 <= k <= n_rank <= n_recall, got k={self.k}, n_rank={self.n_rank}, "
-                             f"n_recall={self.n_recall}")
+            raise ValueError(
+                f"need 2 <= k <= n_rank <= n_recall, got k={self.k}, n_rank={self.n_rank}, "
+                f"n_recall={self.n_recall}"
+            )
         if not 0.0 <= self.diversity <= 1.0:
             raise ValueError(f"diversity must be in [0, 1] (0 = relevance order), got {self.diversity}")
 
@@ -414,17 +444,25 @@ def user_profiles(history: sp.csr_array, embeddings: np.ndarray) -> np.ndarray:
     return np.asarray(history @ unit) / counts
 
 
-def content_scores(profiles: np.ndarray, embeddings: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+def content_scores(
+    profiles: np.ndarray, embeddings: np.ndarray, candidates: np.ndarray | None = None
+) -> np.ndarray:
     """Content-based scores ``s(u, i) = <p_u, e_i/|e_i|>`` (mean cosine to the user's history).
 
     ``profiles`` ``(n_users, dim)`` from :func:`user_profiles`. Without ``candidates`` every item
     is scored, ``(n_users, n_items)``; with ``candidates`` ``(n_users, M)`` only those, ``(n_users, M)``
-    (what a cascade's later stage pays for).
+    (what a cascade's later stage pays for), in chunks of users that bound the gathered
+    ``(users, M, dim)`` block to about 64 MB.
     """
     unit = _unit_rows(np.asarray(embeddings, dtype=np.float64), "item")
     if candidates is None:
         return profiles @ unit.T
-    return np.einsum("ud,umd->um", profiles, unit[candidates])
+    scores = np.empty(candidates.shape)
+    users_per_chunk = max(1, _CHUNK_ELEMENTS // (candidates.shape[1] * unit.shape[1]))
+    for start in range(0, len(candidates), users_per_chunk):
+        chunk = slice(start, start + users_per_chunk)
+        scores[chunk] = np.einsum("ud,umd->um", profiles[chunk], unit[candidates[chunk]])
+    return scores
 
 
 @dataclass
@@ -469,7 +507,9 @@ class Components:
         scores are then computed for the candidates alone (what a cascade's later stage pays).
         """
         if name == "cf":
-            scores = self.knn_scores if candidates is None else np.take_along_axis(self.knn_scores, candidates, 1)
+            scores = (
+                self.knn_scores if candidates is None else np.take_along_axis(self.knn_scores, candidates, 1)
+            )
         elif name in self.profiles:
             scores = content_scores(self.profiles[name], self.embeddings[name], candidates)
         else:
@@ -485,12 +525,19 @@ class Components:
         """
         if not weights:
             raise ValueError("weights is empty: name at least one source, e.g. {'cf': 1.0}")
-        return weighted_fusion({name: self.source_scores(name, candidates) for name in weights}, weights, "minmax")
+        return weighted_fusion(
+            {name: self.source_scores(name, candidates) for name in weights}, weights, "minmax"
+        )
 
 
-def fit_components(data: PipelineData, embeddings: Mapping[str, np.ndarray],
-                   config: PipelineConfig = PipelineConfig(), seed: int = 0, costs: CostLog | None = None,
-                   progress: bool = True) -> Components:
+def fit_components(
+    data: PipelineData,
+    embeddings: Mapping[str, np.ndarray],
+    config: PipelineConfig = PipelineConfig(),
+    seed: int = 0,
+    costs: CostLog | None = None,
+    progress: bool = True,
+) -> Components:
     """Fit the recommenders on ``data.history`` and build the content profiles, timing each.
 
     ``embeddings`` from :func:`encode_items` (or any ``{modality: (n_items, dim)}``, e.g. random
@@ -501,17 +548,24 @@ def fit_components(data: PipelineData, embeddings: Mapping[str, np.ndarray],
         raise ValueError(f"{data.name} needs embeddings for {sorted(missing)}; got {sorted(embeddings)}")
     for name, matrix in embeddings.items():
         if np.shape(matrix)[0] != data.n_items:
-            raise ValueError(f"{name} embeddings have {np.shape(matrix)[0]} rows but {data.name} has "
-                             f"{data.n_items} items")
+            raise ValueError(
+                f"{name} embeddings have {np.shape(matrix)[0]} rows but {data.name} has {data.n_items} items"
+            )
     users = data.evaluation_users()
     if users.size == 0:
         raise ValueError(f"{data.name} has no user with both history and test items")
     costs = costs if costs is not None else CostLog()
-    cf_model = (BPRMF(epochs=config.cf_epochs, seed=seed, progress=progress) if config.cf_model == "bpr"
-                else MultVAE(epochs=config.cf_epochs, seed=seed, progress=progress))
+    cf_model = (
+        BPRMF(epochs=config.cf_epochs, seed=seed, progress=progress)
+        if config.cf_model == "bpr"
+        else MultVAE(epochs=config.cf_epochs, seed=seed, progress=progress)
+    )
     models: dict[str, Recommender] = {}
-    for label, model in (("popularity", Popularity()), ("cf", cf_model),
-                         ("item-kNN", ItemKNN(neighbours=config.neighbours))):
+    for label, model in (
+        ("popularity", Popularity()),
+        ("cf", cf_model),
+        ("item-kNN", ItemKNN(neighbours=config.neighbours)),
+    ):
         with costs.measure(f"{model.name} fit"):
             models[label] = model.fit(data.history)
     with costs.measure("item-kNN scores (recall)"):
@@ -522,8 +576,16 @@ def fit_components(data: PipelineData, embeddings: Mapping[str, np.ndarray],
             with costs.measure(f"{name} user profiles"):
                 profiles[name] = user_profiles(data.history[users], embeddings[name])
     seen = data.history[users].toarray() > 0  # (n_users, n_items)
-    return Components(data, users, seen, {n: np.asarray(m) for n, m in embeddings.items()}, profiles, models,
-                      knn_scores, costs)
+    return Components(
+        data,
+        users,
+        seen,
+        {n: np.asarray(m) for n, m in embeddings.items()},
+        profiles,
+        models,
+        knn_scores,
+        costs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,8 +604,10 @@ def build_cascade(components: Components, config: PipelineConfig, reranker: str)
     if reranker not in RERANKERS:
         raise ValueError(f"unknown reranker {reranker!r}: choose one of {RERANKERS}")
     if config.n_recall > components.max_candidates:
-        raise ValueError(f"n_recall={config.n_recall} is more than the {components.max_candidates} unseen items "
-                         "some user has; lower it (components.max_candidates)")
+        raise ValueError(
+            f"n_recall={config.n_recall} is more than the {components.max_candidates} unseen items "
+            "some user has; lower it (components.max_candidates)"
+        )
     weights = config.weights_for(components.data)
     space = diversity_space(components.embeddings)
 
@@ -561,13 +625,20 @@ def build_cascade(components: Components, config: PipelineConfig, reranker: str)
         method = rerank.mmr if reranker == "mmr" else rerank.dpp
         return method(candidates, relevance, space, config.k, config.diversity)
 
-    return Cascade([scoring_stage("recall: item-kNN", recall, config.n_recall),
-                    scoring_stage("rank: fused score", rank, config.n_rank),
-                    Stage(f"re-rank: {reranker.upper()}", diversify)])
+    return Cascade(
+        [
+            scoring_stage("recall: item-kNN", recall, config.n_recall),
+            scoring_stage("rank: fused score", rank, config.n_rank),
+            Stage(f"re-rank: {reranker.upper()}", diversify),
+        ]
+    )
 
 
 def _scores_of(items: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Look up the scores ``(n_users, m)`` of ``items`` in each row's scored ``candidates`` ``(n_users, M)``."""
+    """The scores ``(n_users, m)`` of ``items``, looked up in each row's scored ``candidates``.
+
+    ``items[u]`` must be a subset of ``candidates[u]``; ``candidates`` and ``scores`` are ``(n_users, M)``.
+    """
     n_items = int(max(items.max(), candidates.max())) + 1
     rows = np.arange(len(items))[:, None]
     keys = (rows * n_items + candidates).ravel()  # one integer per (user, candidate)
@@ -595,8 +666,9 @@ def default_pipeline(components: Components, k: int = 10) -> np.ndarray:
     return run_cascade(components, config, "dpp").lists
 
 
-def system_lists(components: Components, config: PipelineConfig = PipelineConfig(),
-                 costs: CostLog | None = None) -> dict[str, np.ndarray]:
+def system_lists(
+    components: Components, config: PipelineConfig = PipelineConfig(), costs: CostLog | None = None
+) -> dict[str, np.ndarray]:
     """The top-``k`` lists ``(n_users, k)`` of the six systems of the final table, by display name.
 
     Popularity, the CF baseline, text content and fused rank the whole catalog; the two
@@ -620,7 +692,7 @@ def system_lists(components: Components, config: PipelineConfig = PipelineConfig
         with costs.measure(f"{name} (all stages)"):
             result = run_cascade(components, config, reranker)
         for stage, seconds in result.seconds.items():
-            costs.add(f"  {name}: {stage}", seconds, candidates_out=result.stage_items[stage].shape[1])
+            costs.add(f"{name} · {stage}", seconds, candidates_out=result.stage_items[stage].shape[1])
         lists[name] = result.lists
     return lists
 
@@ -629,8 +701,15 @@ def system_lists(components: Components, config: PipelineConfig = PipelineConfig
 # 7. Evaluation and explanation
 # --------------------------------------------------------------------------------------------
 
-TABLE_COLUMNS = ("Recall@{k}", "NDCG@{k}", "ILD@{k}[content]", "ILD@{k}[visual]", "Coverage@{k}", "Novelty@{k}",
-                 "Gini@{k}")
+TABLE_COLUMNS = (
+    "Recall@{k}",
+    "NDCG@{k}",
+    "ILD@{k}[content]",
+    "ILD@{k}[visual]",
+    "Coverage@{k}",
+    "Novelty@{k}",
+    "Gini@{k}",
+)
 
 
 def check_lists(lists: np.ndarray, components: Components, k: int) -> np.ndarray:
@@ -643,8 +722,9 @@ def check_lists(lists: np.ndarray, components: Components, k: int) -> np.ndarray
     already_seen = np.take_along_axis(components.seen, lists, axis=1)
     if already_seen.any():
         row = int(np.flatnonzero(already_seen.any(axis=1))[0])
-        raise ValueError(f"row {row} recommends item(s) {lists[row][already_seen[row]].tolist()} "
-                         "from the user's history")
+        raise ValueError(
+            f"row {row} recommends item(s) {lists[row][already_seen[row]].tolist()} from the user's history"
+        )
     return lists
 
 
@@ -670,8 +750,9 @@ def evaluate_systems(lists: Mapping[str, np.ndarray], components: Components, k:
     return table
 
 
-def explain_recommendation(components: Components, row: int, item: int, weights: Mapping[str, float],
-                           top: int = 5) -> tuple[pd.Series, pd.DataFrame]:
+def explain_recommendation(
+    components: Components, row: int, item: int, weights: Mapping[str, float], top: int = 5
+) -> tuple[pd.Series, pd.DataFrame]:
     """Why the fused score ranks ``item`` for evaluated user ``row``: exact, additive attributions.
 
     The fused score is ``F = sum_m w_m (s_m - min_m) / span_m`` (min and span over the user's
@@ -704,8 +785,10 @@ def explain_recommendation(components: Components, row: int, item: int, weights:
             contributions = unit[history] @ unit[item] / history.size
         per_item[name] = weight * contributions / span
     total = sum(share.values())
-    modality_share = pd.Series({name: value / total if total > 0 else np.nan for name, value in share.items()},
-                               name="share of the fused score")
+    modality_share = pd.Series(
+        {name: value / total if total > 0 else np.nan for name, value in share.items()},
+        name="share of the fused score",
+    )
     drivers = pd.DataFrame(per_item, index=pd.Index(history, name="history item"))
     drivers["total"] = drivers.sum(axis=1)
     return modality_share, drivers.sort_values("total", ascending=False).head(top)
@@ -730,8 +813,13 @@ class PipelineResult:
         return iter((self.lists, self.table))
 
 
-def run_pipeline(data: PipelineData, config: PipelineConfig = PipelineConfig(), seed: int = 0,
-                 embeddings: Mapping[str, np.ndarray] | None = None, progress: bool = True) -> PipelineResult:
+def run_pipeline(
+    data: PipelineData,
+    config: PipelineConfig = PipelineConfig(),
+    seed: int = 0,
+    embeddings: Mapping[str, np.ndarray] | None = None,
+    progress: bool = True,
+) -> PipelineResult:
     """Encoders -> fusion -> cascade -> re-rank on ``data``, evaluated; the same seed, the same table.
 
     ``embeddings`` skips the encoders (e.g. precomputed or, in tests, random vectors).
@@ -760,7 +848,13 @@ def data_needs() -> pd.DataFrame:
         "text encoder": ("no", "yes", "no", "no", "anywhere (public weights)"),
         "image encoder": ("no", "no", "yes", "no", "anywhere (public weights)"),
         "content scores (text, image)": ("own history", "embeddings", "embeddings", "no", "user's device"),
-        "fusion / ranking stage": ("own history", "embeddings", "embeddings", "via item-kNN scores", "server"),
+        "fusion / ranking stage": (
+            "own history",
+            "embeddings",
+            "embeddings",
+            "via item-kNN scores",
+            "server",
+        ),
         "MMR / DPP re-ranker": ("no", "embeddings", "embeddings", "no", "user's device"),
     }
     columns = ["user clicks", "item text", "item images", "other users' data", "can run on"]

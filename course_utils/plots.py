@@ -155,17 +155,20 @@ def lorenz_curve(counts: np.ndarray | dict[str, np.ndarray], title: str = "Loren
 
 def tradeoff_frontier(results: pd.DataFrame, x: str, y: str, hue: str, title: str | None = None,
                       annotate: str | None = None, ax: Axes | None = None) -> Figure:
-    """Accuracy-diversity trade-off: one line per method (``hue``), points ordered by ``x``.
+    """Accuracy-diversity trade-off: one line per method (``hue``), points in parameter order.
 
     ``results`` has one row per (method, parameter value). ``annotate`` names a column whose
-    values are written next to the points (e.g. the trade-off parameter).
+    values are written next to the points (e.g. the trade-off parameter) and give the order in
+    which the points are joined; without it, points are joined in order of ``x``.
     """
     for column in (x, y, hue, *( [annotate] if annotate else [])):
         if column not in results.columns:
             raise KeyError(f"{column!r} not in results columns {list(results.columns)}")
     fig, ax = _axes(ax, (6.5, 4.5))
     for method, group in results.groupby(hue, sort=False):
-        group = group.sort_values(x)
+        # connect the points in parameter order when it is known: a re-ranker's diversity need
+        # not grow monotonically with its parameter, and sorting by x would draw a false zigzag
+        group = group.sort_values(annotate or x)
         ax.plot(group[x], group[y], marker="o", markersize=4, label=str(method))
         if annotate:
             for _, row in group.iterrows():

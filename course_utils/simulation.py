@@ -82,7 +82,9 @@ class Policy(Protocol):
 
     name: str
 
-    def recommend(self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
+    def recommend(
+        self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int
+    ) -> np.ndarray:
         """Slates ``(n, k)`` of item ids from candidates ``(n, M)`` sorted by decreasing ``relevance``."""
         ...
 
@@ -105,7 +107,9 @@ class RelevancePolicy:
 
     name = "relevance only"
 
-    def recommend(self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
+    def recommend(
+        self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int
+    ) -> np.ndarray:
         """The first ``k`` candidates (they arrive sorted by relevance)."""
         return candidates[:, :k]
 
@@ -118,14 +122,16 @@ class RelevancePolicy:
 
 
 class RerankPolicy:
-    """A diversity re-ranker (``course_utils.rerank.mmr``, ``dpp``, ...) with one fixed trade-off for everyone."""
+    """A diversity re-ranker (``course_utils.rerank.mmr``, ``dpp``, ...) with one trade-off for everyone."""
 
     def __init__(self, reranker: Reranker, diversity: float, name: str):
         if not 0.0 <= diversity <= 1.0:
             raise ValueError(f"diversity must be in [0, 1] (0 = relevance order), got {diversity}")
         self.reranker, self.diversity, self.name = reranker, float(diversity), name
 
-    def recommend(self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
+    def recommend(
+        self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int
+    ) -> np.ndarray:
         """Re-rank every user's candidates with the same ``diversity``."""
         return self.reranker(candidates, relevance, k=k, diversity=self.diversity)
 
@@ -196,14 +202,18 @@ def update_diversity_weights(
 
     def attraction(group: np.ndarray) -> np.ndarray:  # clicks per expected examination, NaN if empty
         exposure = (group * examination).sum(axis=1)
-        return np.divide((group * clicked).sum(axis=1), exposure, out=np.full(len(group), np.nan), where=exposure > 0)
+        return np.divide(
+            (group * clicked).sum(axis=1), exposure, out=np.full(len(group), np.nan), where=exposure > 0
+        )
 
     signal = np.nan_to_num(attraction(inserted) - attraction(~inserted), nan=0.0)  # (n,)
     return np.clip(weights + step_size * signal, low, high)
 
 
 class AdaptiveDiversityPolicy:
-    """A re-ranker whose trade-off is learned per user from that user's clicks (:func:`update_diversity_weights`).
+    """A re-ranker whose trade-off is learned per user from that user's clicks.
+
+    The learning rule is :func:`update_diversity_weights` (or any function with its signature).
 
     Users differ in their propensity for diversity (Di Noia et al. 2014; Jugovac, Jannach &
     Lerche 2017) and it can be read from their behaviour (Kapoor et al. 2015). Every user
@@ -241,7 +251,9 @@ class AdaptiveDiversityPolicy:
         """Each user's current weight."""
         return self.weights[users]
 
-    def recommend(self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
+    def recommend(
+        self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int
+    ) -> np.ndarray:
         """Re-rank each group of users sharing a (rounded) weight in one batched call."""
         rounded = np.clip(np.round(self.weights[users] / self.resolution) * self.resolution, 0.0, 1.0)
         slates = np.empty((len(users), k), dtype=np.int64)
@@ -333,7 +345,9 @@ def _check_user_ids(users: np.ndarray, n_users: int) -> np.ndarray:
     """Sorted distinct user ids as int64; ValueError for an empty, non-integer or out-of-range array."""
     users = np.asarray(users)
     if users.ndim != 1 or users.size == 0 or not np.issubdtype(users.dtype, np.integer):
-        raise ValueError(f"users must be a non-empty 1-D array of integer ids, got shape {users.shape} dtype {users.dtype}")
+        raise ValueError(
+            f"users must be a non-empty 1-D array of integer ids, got shape {users.shape} dtype {users.dtype}"
+        )
     if users.min() < 0 or users.max() >= n_users:
         raise ValueError(f"user ids must lie in [0, {n_users}), got range [{users.min()}, {users.max()}]")
     return np.unique(users).astype(np.int64)
@@ -380,10 +394,11 @@ def run_feedback_loop(
     ``np.random.default_rng(seed)``: the same seed gives the same result, and policies run
     with the same seed face the same random numbers (common random numbers: a fairer comparison).
     """
-    log = sp.csr_array(history, dtype=np.float32)
+    log = sp.csr_array(history, dtype=np.float32, copy=True)  # never modify the caller's matrix
     if log.shape != (simulator.n_users, simulator.n_items):
         raise ValueError(
-            f"history must have shape (n_users, n_items) = {(simulator.n_users, simulator.n_items)}, got {log.shape}"
+            f"history must have shape (n_users, n_items) = {(simulator.n_users, simulator.n_items)}, "
+            f"got {log.shape}"
         )
     if isinstance(n_rounds, bool) or not isinstance(n_rounds, int | np.integer) or n_rounds < 1:
         raise ValueError(f"n_rounds must be a positive integer, got {n_rounds!r}")
@@ -393,9 +408,12 @@ def run_feedback_loop(
             f"n_items={simulator.n_items}"
         )
     users = np.arange(simulator.n_users) if users is None else _check_user_ids(users, simulator.n_users)
-    log.data[:] = 1.0
+    log.eliminate_zeros()
+    log.data[:] = 1.0  # binary clicks
     rng = np.random.default_rng(seed)
-    tracker = ExposureTracker(len(users), simulator.item_codes[:, 0], CosineDistance(attribute_embeddings(simulator)))
+    tracker = ExposureTracker(
+        len(users), simulator.item_codes[:, 0], CosineDistance(attribute_embeddings(simulator))
+    )
 
     records, slates_per_round, clicks_per_round, utility_per_round, weights_per_round = [], [], [], [], []
     for round_index in tqdm(range(n_rounds), desc=policy.name, disable=not progress):
@@ -477,7 +495,9 @@ def describe_slates(simulator: UserSimulator, users: np.ndarray, slates: np.ndar
     ``exposure_entropy``, ``coverage``, ``gini`` and ``utility`` as in :func:`run_feedback_loop`.
     """
     utility = simulator.utility(users, slates)  # validates ids, shapes and one slate per user
-    tracker = ExposureTracker(len(utility), simulator.item_codes[:, 0], CosineDistance(attribute_embeddings(simulator)))
+    tracker = ExposureTracker(
+        len(utility), simulator.item_codes[:, 0], CosineDistance(attribute_embeddings(simulator))
+    )
     metrics = tracker.record(np.asarray(slates, dtype=np.int64))
     keep = ("ild", "slate_entropy", "exposure_entropy", "coverage", "gini")
     return {name: metrics[name] for name in keep} | {"utility": float(utility.mean())}
@@ -533,21 +553,23 @@ def plot_rounds(
         raise KeyError(f"{missing} not in the rounds columns {list(rounds.columns)}")
     nrows = int(np.ceil(len(metrics) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, (column, label) in zip(axes.flat, metrics.items()):
+    for ax, (column, label) in zip(axes.flat, metrics.items(), strict=False):  # spare axes stay empty
         for policy, group in rounds.groupby("policy", sort=False):
             ax.plot(group["round"], group[column], marker="o", markersize=3, label=policy)
         if reference and column in reference:
             ax.axhline(reference[column], color="grey", linestyle="--", linewidth=1, label=reference_label)
         ax.set(xlabel="round", ylabel=label, title=label)
-    for ax in axes.flat[len(metrics):]:
+    for ax in axes.flat[len(metrics) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     for ax in axes.flat[1 : len(metrics)]:  # a panel may have the reference line when the first does not
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in labels:
                 handles.append(handle)
                 labels.append(label)
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.legend(
+        handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02), frameon=False
+    )
     if title:
         fig.suptitle(title, fontweight="bold")
     fig.tight_layout(rect=(0, 0.05, 1, 1))

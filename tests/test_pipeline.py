@@ -14,7 +14,9 @@ import scipy.sparse as sp
 from course_utils import pipeline
 from course_utils.pipeline import CostLog, PipelineConfig, PipelineData
 
-TINY_CONFIG = PipelineConfig(k=5, cf_epochs=1, n_recall=40, n_rank=15, diversity=0.5, neighbours=20)  # tiny: fast
+TINY_CONFIG = PipelineConfig(
+    k=5, cf_epochs=1, n_recall=40, n_rank=15, diversity=0.5, neighbours=20
+)  # tiny: fast
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,10 @@ def tiny_shop() -> PipelineData:
 @pytest.fixture(scope="module")
 def tiny_embeddings(tiny_shop: PipelineData) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"text": rng.normal(size=(tiny_shop.n_items, 12)), "image": rng.normal(size=(tiny_shop.n_items, 6))}
+    return {
+        "text": rng.normal(size=(tiny_shop.n_items, 12)),
+        "image": rng.normal(size=(tiny_shop.n_items, 6)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +42,16 @@ def _hand_made_data() -> PipelineData:
     """3 users x 4 items; every user has one test item."""
     history = sp.csr_array(np.array([[1, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1]], dtype=np.float32))
     test = sp.csr_array(np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]], dtype=np.float32))
-    return PipelineData("hand-made", history, test, np.arange(4), np.arange(3), ("a", "b", "c", "d"), None,
-                        np.array(["x", "y", "x", "y"]))
+    return PipelineData(
+        "hand-made",
+        history,
+        test,
+        np.arange(4),
+        np.arange(3),
+        ("a", "b", "c", "d"),
+        None,
+        np.array(["x", "y", "x", "y"]),
+    )
 
 
 # ---------------------------------------------------------------------------------- data
@@ -82,8 +95,10 @@ def test_user_profiles_and_content_scores_match_hand_computation():
     # user 0, item 2: mean of cos(e0, e2) = cos(e1, e2) = 1/sqrt(2)
     np.testing.assert_allclose(scores[0], [0.5, 0.5, 1 / np.sqrt(2)])
     candidates = np.array([[2, 0], [1, 2]])
-    np.testing.assert_allclose(pipeline.content_scores(profiles, embeddings, candidates),
-                               np.take_along_axis(scores, candidates, axis=1))
+    np.testing.assert_allclose(
+        pipeline.content_scores(profiles, embeddings, candidates),
+        np.take_along_axis(scores, candidates, axis=1),
+    )
 
 
 def test_diversity_space_cosine_is_the_mean_cosine_of_the_modalities():
@@ -119,8 +134,14 @@ def test_fused_scores_are_the_weighted_sum_of_min_max_normalised_sources(tiny_re
 
 def test_every_system_returns_valid_lists_without_history_items(tiny_result):
     components = tiny_result.components
-    assert list(tiny_result.lists) == ["Popularity", "BPR-MF", "Text content", "Fused", "Cascade + MMR",
-                                       "Cascade + DPP"]
+    assert list(tiny_result.lists) == [
+        "Popularity",
+        "BPR-MF",
+        "Text content",
+        "Fused",
+        "Cascade + MMR",
+        "Cascade + DPP",
+    ]
     for name, lists in tiny_result.lists.items():
         assert lists.shape == (len(components.users), TINY_CONFIG.k), name
         pipeline.check_lists(lists, components, TINY_CONFIG.k)  # raises on repeats or history items
@@ -129,11 +150,19 @@ def test_every_system_returns_valid_lists_without_history_items(tiny_result):
 def test_final_table_has_one_row_per_system_and_sane_values(tiny_result):
     table = tiny_result.table
     assert list(table.index) == list(tiny_result.lists)
-    assert list(table.columns) == ["Recall@5", "NDCG@5", "ILD@5[content]", "ILD@5[visual]", "Coverage@5",
-                                   "Novelty@5", "Gini@5"]
+    assert list(table.columns) == [
+        "Recall@5",
+        "NDCG@5",
+        "ILD@5[content]",
+        "ILD@5[visual]",
+        "Coverage@5",
+        "Novelty@5",
+        "Gini@5",
+    ]
     assert table.notna().all().all()
-    assert ((table[["Recall@5", "NDCG@5", "Coverage@5", "Gini@5"]] >= 0).all().all()
-            and (table[["Recall@5", "NDCG@5", "Coverage@5", "Gini@5"]] <= 1).all().all())
+    assert (table[["Recall@5", "NDCG@5", "Coverage@5", "Gini@5"]] >= 0).all().all() and (
+        table[["Recall@5", "NDCG@5", "Coverage@5", "Gini@5"]] <= 1
+    ).all().all()
     # popularity gives everybody (nearly) the same list: the lowest coverage of all systems
     assert table.loc["Popularity", "Coverage@5"] == table["Coverage@5"].min()
 
@@ -154,7 +183,7 @@ def test_cascade_stages_narrow_the_candidates_and_are_timed(tiny_result):
     result = pipeline.run_cascade(tiny_result.components, TINY_CONFIG, "mmr")
     assert [items.shape[1] for items in result.stage_items.values()] == [40, 15, 5]
     recalled, ranked, final = result.stage_items.values()
-    assert all(set(f) <= set(r) <= set(c) for c, r, f in zip(recalled, ranked, final))
+    assert all(set(f) <= set(r) <= set(c) for c, r, f in zip(recalled, ranked, final, strict=True))
     assert all(seconds >= 0 for seconds in result.seconds.values())
 
 
@@ -178,7 +207,9 @@ def test_default_pipeline_caps_its_shortlists_on_a_small_catalog():
 
 def test_costs_record_every_component_with_time_and_memory(tiny_result):
     costs = tiny_result.costs.frame()
-    assert {"BPR-MF fit", "ItemKNN fit", "Fused: score + top-5", "Cascade + DPP (all stages)"} <= set(costs.index)
+    assert {"BPR-MF fit", "ItemKNN fit", "Fused: score + top-5", "Cascade + DPP (all stages)"} <= set(
+        costs.index
+    )
     assert (costs["seconds"] >= 0).all()
     measured = costs["peak_traced_MiB"].dropna()
     assert len(measured) >= 8 and (measured >= 0).all()
@@ -241,18 +272,40 @@ class CountingEncoder:
 
 
 def test_encode_items_reuses_a_cached_full_catalog_and_encodes_only_kept_items_otherwise(tmp_path):
-    catalog = PipelineData("tiny", sp.csr_array((2, 3)), sp.csr_array((2, 3)), np.array([0, 2]), np.arange(2),
-                           ("a", "bb", "ccc"), None, np.array(["x", "x", "y"]))
+    catalog = PipelineData(
+        "tiny",
+        sp.csr_array((2, 3)),
+        sp.csr_array((2, 3)),
+        np.array([0, 2]),
+        np.arange(2),
+        ("a", "bb", "ccc"),
+        None,
+        np.array(["x", "x", "y"]),
+    )
     encoder = CountingEncoder()
     vectors = pipeline.encode_items(catalog, text_encoder=encoder, cache_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(vectors["text"], [[1, 1], [3, 1]])
     assert encoder.encoded == 2  # empty cache: only the kept items are encoded
-    pipeline.encode_items(PipelineData("full", sp.csr_array((2, 3)), sp.csr_array((2, 3)), np.arange(3), np.arange(2),
-                                       catalog.catalog_texts, None, catalog.item_labels),
-                          text_encoder=encoder, cache_dir=tmp_path, progress=False)
+    pipeline.encode_items(
+        PipelineData(
+            "full",
+            sp.csr_array((2, 3)),
+            sp.csr_array((2, 3)),
+            np.arange(3),
+            np.arange(2),
+            catalog.catalog_texts,
+            None,
+            catalog.item_labels,
+        ),
+        text_encoder=encoder,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert encoder.encoded == 5
     costs = CostLog()
-    again = pipeline.encode_items(catalog, text_encoder=encoder, cache_dir=tmp_path, costs=costs, progress=False)
+    again = pipeline.encode_items(
+        catalog, text_encoder=encoder, cache_dir=tmp_path, costs=costs, progress=False
+    )
     assert encoder.encoded == 5  # read from the full-catalog entry and sliced
     np.testing.assert_array_equal(again["text"], vectors["text"])
     assert bool(costs.frame().loc["text encoder", "cached"]) is True

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from course_utils import metrics
 from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, RandomRecommender, top_k_items
@@ -113,3 +114,9 @@ def test_errors_name_the_problem():
         Popularity().fit(np.ones((3, 3)))
     with pytest.raises(ValueError, match="empty"):
         Popularity().fit(sp.csr_array((3, 3)))
+
+
+def test_bpr_accepts_a_device_object_and_scores_on_cpu():
+    model = BPRMF(**{**TINY_BPR, "epochs": 1}, device=torch.device("cpu")).fit(TRAIN)
+    scores = model.score(ALL_USERS[:3])
+    assert isinstance(scores, np.ndarray) and scores.shape == (3, TRAIN.shape[1])

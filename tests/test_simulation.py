@@ -1,4 +1,4 @@
-"""The closed feedback loop (course_utils.simulation) on a tiny simulated shop, plus the adaptive update rule."""
+"""The closed feedback loop (course_utils.simulation) on a tiny simulated shop, and the adaptive update."""
 
 from functools import partial
 
@@ -34,7 +34,9 @@ def tiny_shop():
     rng = np.random.default_rng(7)
     codes = np.column_stack([rng.integers(0, size, TINY_ITEMS) for size in (5, 4, 3, 3, 2, 4)])
     codes[:5, :] = np.arange(5)[:, None] % np.array([5, 4, 3, 3, 2, 4])  # every attribute value occurs
-    simulator = UserSimulator.sample(codes, rng.normal(size=(TINY_ITEMS, 3)), rng.normal(size=TINY_ITEMS), TINY_USERS, rng)
+    simulator = UserSimulator.sample(
+        codes, rng.normal(size=(TINY_ITEMS, 3)), rng.normal(size=TINY_ITEMS), TINY_USERS, rng
+    )
     rows = np.repeat(np.arange(TINY_USERS), 4)
     items = np.concatenate([rng.choice(TINY_ITEMS, 4, replace=False) for _ in range(TINY_USERS)])
     history = sp.csr_array((np.ones(rows.size, np.float32), (rows, items)), shape=(TINY_USERS, TINY_ITEMS))
@@ -70,8 +72,19 @@ def test_result_shapes_and_columns(tiny_shop):
     assert result.utility.shape == result.diversity_weights.shape == (TINY_ROUNDS, n)
     assert result.clicks.dtype == bool and result.slates.dtype == np.int64
     assert list(result.rounds["round"]) == list(range(1, TINY_ROUNDS + 1))
-    expected = {"ild", "slate_entropy", "exposure_entropy", "new_items", "coverage", "cumulative_coverage",
-                "gini", "clicks", "ctr", "utility", "diversity_weight"}
+    expected = {
+        "ild",
+        "slate_entropy",
+        "exposure_entropy",
+        "new_items",
+        "coverage",
+        "cumulative_coverage",
+        "gini",
+        "clicks",
+        "ctr",
+        "utility",
+        "diversity_weight",
+    }
     assert expected <= set(result.rounds.columns)
     assert result.log.shape == history.shape
     # only the simulated users' rows of the log can grow
@@ -93,10 +106,12 @@ def test_metrics_stay_in_range_and_coverage_never_shrinks(tiny_shop):
 
 def test_clicks_are_logged_and_clicked_items_never_come_back(tiny_shop):
     simulator, history = tiny_shop
+    before = history.copy()
     result = run(simulator, history, RelevancePolicy())
+    assert (history != before).nnz == 0, "the caller's history matrix was modified"
     assert result.log.nnz == history.nnz + result.clicks.sum()
     log = history.toarray().astype(bool)
-    for slates, clicks in zip(result.slates, result.clicks):
+    for slates, clicks in zip(result.slates, result.clicks, strict=True):
         rows = np.arange(TINY_USERS)[:, None]
         assert not log[rows, slates].any(), "a slate shows an item the user already clicked"
         log[rows, slates] |= clicks
@@ -143,11 +158,15 @@ def test_update_moves_each_weight_towards_what_the_user_clicked():
     )
     examination = np.array([1.0, 0.5, 0.5, 0.25])
     weights = np.full(4, 0.5)
-    new = update_diversity_weights(weights, slates, clicks, relevance, examination, step_size=0.1, bounds=(0.0, 1.0))
+    new = update_diversity_weights(
+        weights, slates, clicks, relevance, examination, step_size=0.1, bounds=(0.0, 1.0)
+    )
     # user 0: a_D = 1 / (0.5 + 0.25), a_K = 0 -> +0.1 * 4/3; user 1: a_K = 1 / 1.5 -> -0.1 * 2/3
     # user 2: 4/3 - 2/3 = 2/3 -> +0.1 * 2/3 (the inserted click came from a less-examined position)
     np.testing.assert_allclose(new, [0.5 + 0.4 / 3, 0.5 - 0.2 / 3, 0.5 + 0.2 / 3, 0.5])
-    clipped = update_diversity_weights(weights, slates, clicks, relevance, examination, step_size=10, bounds=(0.1, 0.9))
+    clipped = update_diversity_weights(
+        weights, slates, clicks, relevance, examination, step_size=10, bounds=(0.1, 0.9)
+    )
     np.testing.assert_allclose(clipped, [0.9, 0.1, 0.9, 0.5])
 
 
@@ -167,8 +186,14 @@ def test_update_rejects_bad_input():
 def test_adaptive_weights_stay_in_bounds_and_use_the_reranker_per_weight(tiny_shop):
     simulator, history = tiny_shop
     bounds = (0.1, 0.6)
-    policy = AdaptiveDiversityPolicy(mmr_on(simulator), TINY_USERS, simulator.examination(TINY_K), initial=0.3,
-                                     step_size=2.0, bounds=bounds)
+    policy = AdaptiveDiversityPolicy(
+        mmr_on(simulator),
+        TINY_USERS,
+        simulator.examination(TINY_K),
+        initial=0.3,
+        step_size=2.0,
+        bounds=bounds,
+    )
     result = run(simulator, history, policy, n_rounds=6)
     assert (result.diversity_weights >= bounds[0]).all() and (result.diversity_weights <= bounds[1]).all()
     assert np.allclose(result.diversity_weights[0], 0.3)
@@ -180,8 +205,9 @@ def test_adaptive_weights_stay_in_bounds_and_use_the_reranker_per_weight(tiny_sh
     policy.weights[:] = np.where(np.arange(TINY_USERS) % 2, 0.2, 0.5)
     slates = policy.recommend(np.arange(TINY_USERS), candidates, relevance, TINY_K)
     odd = np.arange(TINY_USERS) % 2 == 1
-    np.testing.assert_array_equal(slates[odd], rerank.mmr(candidates[odd], relevance[odd],
-                                                          attribute_embeddings(simulator), TINY_K, 0.2))
+    np.testing.assert_array_equal(
+        slates[odd], rerank.mmr(candidates[odd], relevance[odd], attribute_embeddings(simulator), TINY_K, 0.2)
+    )
 
 
 def test_attribute_embeddings_reproduce_the_simulators_item_similarity(tiny_shop):
@@ -214,12 +240,14 @@ def test_loop_rejects_bad_settings(tiny_shop):
 
 
 def test_last_logged_slates_takes_each_users_last_complete_session():
-    impressions = pd.DataFrame({
-        "user": [0, 0, 0, 0, 1, 1, 1],
-        "item": [5, 6, 7, 8, 1, 2, 3],
-        "position": [0, 1, 0, 1, 0, 1, 0],
-        "timestamp": [100, 101, 200, 201, 50, 51, 90],  # user 1's last session is incomplete
-    })
+    impressions = pd.DataFrame(
+        {
+            "user": [0, 0, 0, 0, 1, 1, 1],
+            "item": [5, 6, 7, 8, 1, 2, 3],
+            "position": [0, 1, 0, 1, 0, 1, 0],
+            "timestamp": [100, 101, 200, 201, 50, 51, 90],  # user 1's last session is incomplete
+        }
+    )
     users, slates = last_logged_slates(impressions, k=2)
     np.testing.assert_array_equal(users, [0])
     np.testing.assert_array_equal(slates, [[7, 8]])
@@ -236,7 +264,10 @@ def test_describe_slates_and_summarise(tiny_shop):
     assert np.isclose(described["utility"], simulator.utility(users, slates).mean())
     with pytest.raises(ValueError, match="one slate per user"):
         describe_slates(simulator, users[:2], slates)
-    runs = [run(simulator, history, RelevancePolicy()), run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR"))]
+    runs = [
+        run(simulator, history, RelevancePolicy()),
+        run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR")),
+    ]
     table = summarise(runs)
     assert list(table.index) == ["relevance only", "MMR"]
     assert table.loc["relevance only", "utility_change"] == 0.0
@@ -252,9 +283,15 @@ def test_plot_rounds_draws_one_panel_per_metric(tiny_shop):
     import matplotlib.pyplot as plt
 
     simulator, history = tiny_shop
-    rounds = pd.concat([run(simulator, history, RelevancePolicy()).rounds,
-                        run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR")).rounds])
-    fig = plot_rounds(rounds, {"ild": "slate ILD", "utility": "true utility"}, reference={"ild": 0.5}, ncols=2)
+    rounds = pd.concat(
+        [
+            run(simulator, history, RelevancePolicy()).rounds,
+            run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR")).rounds,
+        ]
+    )
+    fig = plot_rounds(
+        rounds, {"ild": "slate ILD", "utility": "true utility"}, reference={"ild": 0.5}, ncols=2
+    )
     drawn = [ax for ax in fig.axes if ax.has_data()]
     assert len(drawn) == 2 and len(drawn[0].lines) == 3  # two policies and the reference line
     plt.close(fig)

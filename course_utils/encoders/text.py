@@ -108,9 +108,9 @@ class TextEncoder:
         self.normalize = normalize
         self.batch_size = batch_size
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.tokenizer, self.model = _load(model_name)
+        self.tokenizer, self.model, source = _load(model_name)
         self.model.to(self.device).eval()
-        self.max_length = max_length or _default_max_length(model_name, self.tokenizer)
+        self.max_length = max_length or _default_max_length(source, self.tokenizer)
 
     @property
     def dim(self) -> int:
@@ -184,8 +184,8 @@ def _is_local_dir(model_name: str) -> bool:
     return Path(model_name).expanduser().is_dir()
 
 
-def _load(model_name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """Tokenizer and model from the bundled MiniLM, a local folder, or the Hugging Face Hub."""
+def _load(model_name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, str]:
+    """Tokenizer, model and source (folder or Hub name): the bundled MiniLM, a local folder, or the Hub."""
     if model_name in _DEFAULT_ALIASES:
         source = str(bundled_minilm_dir())
     elif _is_local_dir(model_name):
@@ -208,7 +208,7 @@ def _load(model_name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
             f"network access (or the model in its Hugging Face cache); offline, use the bundled "
             f"default TextEncoder() ({DEFAULT_TEXT_MODEL!r})"
         ) from error
-    return tokenizer, model
+    return tokenizer, model, source
 
 
 @contextmanager
@@ -222,11 +222,11 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
         (hf_logging.enable_progress_bar if was_enabled else hf_logging.disable_progress_bar)()
 
 
-def _default_max_length(model_name: str, tokenizer: PreTrainedTokenizerBase) -> int:
-    """The model's own limit: sentence-transformers' ``max_seq_length`` when given, else <= 512."""
-    if model_name in _DEFAULT_ALIASES:
-        config = json.loads((bundled_minilm_dir() / "sentence_bert_config.json").read_text())
-        return int(config["max_seq_length"])
+def _default_max_length(source: str, tokenizer: PreTrainedTokenizerBase) -> int:
+    """The model's own limit: a sentence-transformers folder's ``max_seq_length``, else <= 512 tokens."""
+    sentence_config = Path(source) / "sentence_bert_config.json"
+    if sentence_config.is_file():
+        return int(json.loads(sentence_config.read_text())["max_seq_length"])
     return int(min(tokenizer.model_max_length, 512))
 
 
