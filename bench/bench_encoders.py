@@ -14,6 +14,7 @@ Run with ``make bench`` or ``python bench/bench_encoders.py [--quick]``. Three m
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from course_utils.data import load_fashion_shop
 from course_utils.encoders.cache import cached_encode
 from course_utils.encoders.image import ImageEncoder
 from course_utils.encoders.text import TextEncoder, bundled_minilm_dir
@@ -77,8 +79,6 @@ def bench_cache(texts: list[str], images: np.ndarray) -> dict[str, float]:
 
 def shop_catalog(max_items: int | None) -> tuple[list[str], np.ndarray]:
     """The shop's item texts and images (the first ``max_items``, or all)."""
-    from course_utils.data import load_fashion_shop
-
     shop = load_fashion_shop()
     texts, images = shop.texts, shop.images
     if max_items is not None:
@@ -87,7 +87,11 @@ def shop_catalog(max_items: int | None) -> tuple[list[str], np.ndarray]:
 
 
 def main(quick: bool = False) -> None:
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    # Other processes slow every number down: report the load the measurement ran under.
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     texts, images = shop_catalog(max_items=400 if quick else None)
     results = bench_text(texts, batch_size=64, repeats=2 if quick else 3)
     results |= bench_image(images[: 64 if quick else 512], batch_size=64)

@@ -14,9 +14,10 @@ One **round** of :func:`run_feedback_loop`, for every simulated user at once:
 
 This is the loop that Chaney, Stewart & Engelhardt (2018) and Jiang et al. (2019) study: a
 model trained on the clicks its own recommendations caused. The default recommender of the
-course notebook is item-kNN (Sarwar et al. 2001), which refits in well under a second, so 20
-rounds over 1,000 users take about a minute on two CPU cores; any model with
-``fit(csr) -> self`` and ``score(user_ids) -> (n, n_items)`` works (e.g. ``BPRMF`` with a few epochs).
+course notebook is item-kNN (Sarwar et al. 2001), refit from scratch every round because that
+takes well under a second: 20 rounds over 1,000 users take about a minute on two CPU cores.
+Any model with ``fit(csr)`` and ``score(user_ids) -> (n, n_items)`` works; a neural model
+such as ``BPRMF`` retrains much more slowly, so budget for it (fewer rounds or epochs).
 
 Per round the loop records (columns of :attr:`FeedbackLoopResult.rounds`):
 

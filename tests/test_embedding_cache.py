@@ -163,3 +163,18 @@ def test_catalog_embeddings_are_cached(tmp_path: Path) -> None:
         )
     assert image_encoder.calls == 1
     np.testing.assert_array_equal(features, [[0, 1, 2, 3], [12, 13, 14, 15]])
+
+
+def test_weights_fingerprint_tracks_every_weight() -> None:
+    import copy
+
+    import torch
+
+    from course_utils.encoders.fingerprint import weights_fingerprint
+
+    tiny_model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    twin = copy.deepcopy(tiny_model)
+    assert weights_fingerprint(twin) == weights_fingerprint(tiny_model)
+    with torch.no_grad():
+        twin[2].bias += 1e-6
+    assert weights_fingerprint(twin) != weights_fingerprint(tiny_model)

@@ -120,3 +120,13 @@ def test_bpr_accepts_a_device_object_and_scores_on_cpu():
     model = BPRMF(**{**TINY_BPR, "epochs": 1}, device=torch.device("cpu")).fit(TRAIN)
     scores = model.score(ALL_USERS[:3])
     assert isinstance(scores, np.ndarray) and scores.shape == (3, TRAIN.shape[1])
+
+
+def test_top_k_breaks_ties_by_item_id_at_the_cut():
+    # regression: ties at the k-th position used to be resolved arbitrarily by argpartition
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.integers(0, 4, size=(3, 12)).astype(float)
+        full = top_k_items(scores, 12)
+        np.testing.assert_array_equal(top_k_items(scores, 3), full[:, :3])
+    np.testing.assert_array_equal(top_k_items(np.array([[1.0, 2.0, 2.0, 2.0]]), 2), [[1, 2]])

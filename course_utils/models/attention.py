@@ -306,33 +306,41 @@ def next_item_training_pairs(sequences: Sequence[Sequence[int]], max_len: int) -
 class NextItemTask:
     """Predict each user's next item from their history, ranking the **full** catalog.
 
-    ``histories[u]`` is user ``users[u]``'s chronological history and ``targets[u]`` the item
-    that came next. Items already in the history are excluded from the ranking (the data
+    Example ``e``: ``histories[e]`` is user ``users[e]``'s chronological history and
+    ``targets[e]`` the item that came next. Items already in the history are excluded from the ranking (the data
     keeps one event per user-item pair, so a target is never in its own history).
     """
 
-    users: np.ndarray  # (n,)
+    users: np.ndarray  # (n_examples,)
     histories: tuple[np.ndarray, ...]
-    targets: np.ndarray  # (n,)
+    targets: np.ndarray  # (n_examples,)
     n_items: int
 
     @classmethod
-    def from_interactions(cls, interactions: Interactions, split: str = "test") -> NextItemTask:
-        """History = every split before ``split`` (train, or train + valid); target = the
-        first item of ``split`` in time. Users without history or without a target are left out."""
+    def from_interactions(cls, interactions: Interactions, split: str = "test", rolling: bool = False) -> NextItemTask:
+        """Next-item examples for the items of ``split`` (``"valid"`` or ``"test"``).
+
+        History = every split before ``split`` (train, or train + valid). With
+        ``rolling=False`` the target is the first item of ``split`` in time (one example per
+        user); with ``rolling=True`` every item of ``split`` is a target in turn, its history
+        extended by the items of ``split`` before it (one example per held-out click: more
+        examples, less noise). Users without history or without a target are left out.
+        """
         if split not in SPLITS[1:]:
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         before = SPLITS[: SPLITS.index(split)]
         histories, futures = interactions.sequences(before), interactions.sequences((split,))
-        users = np.array([u for u in range(interactions.n_users) if len(histories[u]) and len(futures[u])])
-        if users.size == 0:
+        users, contexts, targets = [], [], []
+        for user in range(interactions.n_users):
+            if not len(histories[user]):
+                continue
+            for position in range(len(futures[user]) if rolling else min(1, len(futures[user]))):
+                users.append(user)
+                contexts.append(np.concatenate([histories[user], futures[user][:position]]))
+                targets.append(futures[user][position])
+        if not users:
             raise ValueError(f"no user has both a history and a {split} item")
-        return cls(
-            users=users,
-            histories=tuple(histories[u] for u in users),
-            targets=np.array([futures[u][0] for u in users]),
-            n_items=interactions.n_items,
-        )
+        return cls(np.array(users), tuple(contexts), np.array(targets), interactions.n_items)
 
     def seen(self) -> sp.csr_array:
         """Binary ``(n, n_items)`` matrix of the history items, to exclude from the ranking."""

@@ -56,12 +56,14 @@ def top_k_items(scores: np.ndarray, k: int, exclude: Matrix | None = None) -> np
             )
         rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))
         scores[rows, exclude.indices] = -np.inf
-    top = (
-        np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        if k < n_items
-        else np.tile(np.arange(n_items), (n_rows, 1))
-    )
-    top.sort(axis=1)  # by item id, so the stable sort below breaks ties by id
+    # keep every item above the k-th largest score, then the lowest ids among those tied with it
+    kth_score = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth_score
+    tied = scores == kth_score
+    n_tied_needed = k - above.sum(axis=1, keepdims=True)
+    keep = above | (tied & (np.cumsum(tied, axis=1) <= n_tied_needed))
+    top = np.nonzero(keep)[1].reshape(n_rows, k)  # ascending item id within each row
+    # the stable sort keeps equal scores in item-id order
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
     return np.take_along_axis(top, order, axis=1).astype(np.int64)
 
