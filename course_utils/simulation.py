@@ -15,7 +15,8 @@ One **round** of :func:`run_feedback_loop`, for every simulated user at once:
 This is the loop that Chaney, Stewart & Engelhardt (2018) and Jiang et al. (2019) study: a
 model trained on the clicks its own recommendations caused. The default recommender of the
 course notebook is item-kNN (Sarwar et al. 2001), refit from scratch every round because that
-takes well under a second: 20 rounds over 1,000 users take about a minute on two CPU cores.
+takes well under a second: 20 rounds over 1,000 users take about 10 CPU seconds per policy,
+half of them refitting (``bench/bench_simulation.py``).
 Any model with ``fit(csr)`` and ``score(user_ids) -> (n, n_items)`` works; a neural model
 such as ``BPRMF`` retrains much more slowly, so budget for it (fewer rounds or epochs).
 
