@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
+from course_utils.data.interactions import Interactions
+
 from course_utils.models.attention import (
     LearnedPositionalEncoding,
     MultiHeadAttention,
+    NextItemTask,
     SASRec,
     SinusoidalPositionalEncoding,
     causal_mask,
@@ -194,3 +198,47 @@ def test_sasrec_is_deterministic_with_a_seed() -> None:
         outputs.append(model.score_next(torch.tensor(pad_sequences([[1, 2]], max_len=6))))
     assert torch.equal(outputs[0], outputs[1])
     assert np.isfinite(outputs[0].numpy()).all()
+
+
+def tiny_interactions() -> Interactions:
+    """Two users with ten clicks each (user 0: items 0..9, user 1: items 9..0) among 30 items;
+    20% valid, 20% test."""
+    events = pd.DataFrame({
+        "user": np.repeat([0, 1], 10),
+        "item": np.r_[np.arange(10), np.arange(10)[::-1]],
+        "timestamp": np.tile(np.arange(10), 2),
+    })
+    return Interactions.from_events(events, n_users=2, n_items=30, valid_fraction=0.2, test_fraction=0.2)
+
+
+def test_next_item_task_uses_the_first_held_out_click() -> None:
+    task = NextItemTask.from_interactions(tiny_interactions(), "test")
+    assert task.users.tolist() == [0, 1]
+    assert task.histories[0].tolist() == list(range(8))  # train + valid
+    assert task.targets.tolist() == [8, 1]
+    valid = NextItemTask.from_interactions(tiny_interactions(), "valid")
+    assert valid.histories[0].tolist() == list(range(6)) and valid.targets.tolist() == [6, 3]
+    with pytest.raises(ValueError, match="'valid' or 'test'"):
+        NextItemTask.from_interactions(tiny_interactions(), "train")
+
+
+def test_rolling_next_item_task_has_one_example_per_held_out_click() -> None:
+    task = NextItemTask.from_interactions(tiny_interactions(), "test", rolling=True)
+    assert task.users.tolist() == [0, 0, 1, 1]
+    assert task.targets.tolist() == [8, 9, 1, 0]
+    assert task.histories[1].tolist() == list(range(9))  # the earlier test click joins the history
+    assert task.seen().toarray()[1, :9].all() and not task.seen().toarray()[1, 9:].any()
+
+
+def test_next_item_evaluate_hand_computed() -> None:
+    task = NextItemTask.from_interactions(tiny_interactions(), "test")  # targets 8 and 1
+    scores = np.zeros((2, 30))
+    scores[0, 8] = 2.0  # user 0: target ranked first
+    scores[1, [10, 1]] = [2.0, 1.0]  # user 1: unseen item 10 first, target second
+    scores[1, 9] = 5.0  # ... an already-seen item scores highest but is excluded
+    result = task.evaluate(scores, k=10)
+    assert result["HR@10"] == pytest.approx(1.0)
+    assert result["NDCG@10"] == pytest.approx((1 + 1 / math.log2(3)) / 2)
+    assert task.evaluate(scores, k=1)["HR@1"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="shape"):
+        task.evaluate(scores[:1])

@@ -307,26 +307,23 @@ def test_split_impressions_follows_each_users_click_split_in_time():
     interactions = Interactions.from_events(
         clicks, n_users=2, n_items=6, valid_fraction=0.2, test_fraction=0.2
     )
-    # user 0: train = items 0, 1, 2 (t <= 3), valid = item 3, test = item 4; user 1: too few clicks -> train
+    # user 0: train = items 0, 1, 2 (t <= 3), valid = item 3 (t = 4), test = item 4 (t = 5), last click at 5
+    # user 1: too few clicks to split, all in train; last click at t = 2
     impressions = pd.DataFrame(
         {
-            "user": [0, 0, 0, 0, 0, 1, 1],
-            "item": [0, 5, 3, 4, 1, 0, 2],
-            "timestamp": [1, 3, 4, 5, 6, 2, 9],
-            "clicked": [1, 0, 1, 1, 0, 1, 0],
+            "user": [0, 0, 0, 0, 0, 0, 1, 1],
+            "item": [0, 5, 3, 2, 4, 1, 0, 2],
+            "timestamp": [1, 3, 4, 5, 5, 6, 2, 9],
+            "clicked": [1, 0, 1, 0, 1, 0, 1, 0],
         }
     )
     splits = split_impressions(impressions, interactions)
     assert splits["train"].items.tolist() == [0, 5, 0] and splits["train"].users.tolist() == [0, 0, 1]
-    assert splits["train"].in_history.tolist() == [
-        1.0,
-        0.0,
-        1.0,
-    ]  # clicked training items leave their own profile
+    assert splits["train"].in_history.tolist() == [1.0, 0.0, 1.0]  # a training click leaves its own profile
     assert splits["valid"].items.tolist() == [3]
-    assert splits["test"].items.tolist() == [4, 1, 2] and splits["test"].clicked.tolist() == [1.0, 0.0, 0.0]
-    assert (
-        splits["test"].in_history.sum() == 0
-    )  # a past click may stay in the profile when predicting the future
+    assert splits["test"].items.tolist() == [2, 4] and splits["test"].clicked.tolist() == [0.0, 1.0]
+    assert splits["test"].in_history.sum() == 0  # a past click may stay in the profile when predicting
+    # the impressions after each user's last click (user 0 at t = 6, user 1 at t = 9) are dropped
+    assert sum(len(part) for part in splits.values()) == 6
     with pytest.raises(ValueError, match="lacks the column"):
         split_impressions(impressions.drop(columns="clicked"), interactions)

@@ -367,7 +367,7 @@ def train_sasrec(
     model: SASRec,
     sequences: Sequence[Sequence[int]],
     epochs: int,
-    batch_size: int = 128,
+    batch_size: int = 32,
     learning_rate: float = 1e-3,
     valid: NextItemTask | None = None,
     patience: int | None = 5,

@@ -598,11 +598,15 @@ class Impressions:
 def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> dict[str, Impressions]:
     """Split logged impressions into train / valid / test periods that match ``interactions``' split.
 
-    Per user, an impression belongs to ``train`` up to the time of the user's last training
-    click, to ``valid`` up to their last validation click, and to ``test`` after that -- so a
-    model trained on the train period and profiled with ``interactions.train`` is evaluated on
-    the future, as the click matrices are. In the train period, ``in_history`` marks pairs whose
-    item is in the user's training clicks (``ClickFeatures.lookup`` leaves it out of the profile).
+    Per user, with ``t_train``, ``t_valid``, ``t_test`` the times of their last training,
+    validation and test click: an impression at time ``t`` is in ``train`` if ``t <= t_train``,
+    in ``valid`` if ``t_train < t <= t_valid`` and in ``test`` if ``t_valid < t <= t_test`` --
+    so a model trained on the train period and profiled with ``interactions.train`` is
+    evaluated on the future, as the click matrices are. Impressions after a user's last click
+    are dropped: that tail has no click *by construction* of the boundaries, and would make a
+    period look colder than it is. A user whose clicks were too few to split keeps them all in
+    ``train``. In the train period, ``in_history`` marks pairs whose item is in the user's
+    training clicks (``ClickFeatures.lookup`` leaves it out of the profile).
     ``impressions`` needs the columns ``user, item, timestamp, clicked``.
     """
     missing = {"user", "item", "timestamp", "clicked"} - set(impressions.columns)
@@ -611,22 +615,16 @@ def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> 
     if impressions.empty:
         raise ValueError("impressions is empty")
     events = interactions.events
-    last_click = {
-        split: events[events["split"] == split]
-        .groupby("user")["timestamp"]
-        .max()
-        .reindex(range(interactions.n_users))
-        for split in ("train", "valid")
-    }
-    train_end = (
-        last_click["train"].fillna(-np.inf).to_numpy()
-    )  # a user without training clicks: no train period
-    valid_end = (
-        last_click["valid"].fillna(pd.Series(train_end)).to_numpy()
-    )  # no validation clicks: no valid period
+    period_end = []  # per split, (n_users,) time of the last click; a split without clicks has no period
+    for split in ("train", "valid", "test"):
+        last = events[events["split"] == split].groupby("user")["timestamp"].max()
+        last = last.reindex(range(interactions.n_users)).to_numpy(dtype=float)
+        previous = period_end[-1] if period_end else np.full(interactions.n_users, -np.inf)
+        period_end.append(np.where(np.isnan(last), previous, last))
     users, items = impressions["user"].to_numpy(), impressions["item"].to_numpy()
     timestamps = impressions["timestamp"].to_numpy()
-    period = np.where(timestamps <= train_end[users], 0, np.where(timestamps <= valid_end[users], 1, 2))
+    # period code 0 / 1 / 2 = train / valid / test; 3 = after the user's last click (dropped)
+    period = sum((timestamps > end[users]).astype(int) for end in period_end)
     in_training_history = np.asarray(interactions.train[users, items]).ravel() > 0
     clicked = impressions["clicked"].to_numpy().astype(np.float32)
     splits = {}
