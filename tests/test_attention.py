@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.data.interactions import Interactions
-
 from course_utils.models.attention import (
     LearnedPositionalEncoding,
     MultiHeadAttention,
@@ -203,11 +202,13 @@ def test_sasrec_is_deterministic_with_a_seed() -> None:
 def tiny_interactions() -> Interactions:
     """Two users with ten clicks each (user 0: items 0..9, user 1: items 9..0) among 30 items;
     20% valid, 20% test."""
-    events = pd.DataFrame({
-        "user": np.repeat([0, 1], 10),
-        "item": np.r_[np.arange(10), np.arange(10)[::-1]],
-        "timestamp": np.tile(np.arange(10), 2),
-    })
+    events = pd.DataFrame(
+        {
+            "user": np.repeat([0, 1], 10),
+            "item": np.r_[np.arange(10), np.arange(10)[::-1]],
+            "timestamp": np.tile(np.arange(10), 2),
+        }
+    )
     return Interactions.from_events(events, n_users=2, n_items=30, valid_fraction=0.2, test_fraction=0.2)
 
 

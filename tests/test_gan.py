@@ -117,8 +117,18 @@ def test_tiny_gan_training_runs_logs_and_is_reproducible() -> None:
         torch.manual_seed(0)
         generator = DCGANGenerator(n_classes=2, **TINY_DCGAN)
         discriminator = DCGANDiscriminator(n_classes=2, **TINY_DCGAN)
-        runs.append(train_gan(generator, discriminator, images, epochs=2, labels=labels, batch_size=8,
-                              n_fixed_samples=6, device=CPU))
+        runs.append(
+            train_gan(
+                generator,
+                discriminator,
+                images,
+                epochs=2,
+                labels=labels,
+                batch_size=8,
+                n_fixed_samples=6,
+                device=CPU,
+            )
+        )
     frame = runs[0].history.frame()
     assert list(frame.columns) == ["d_loss", "g_loss", "d_real", "d_fake"]
     assert len(runs[0].samples_per_epoch) == 2 and runs[0].samples_per_epoch[0].shape == (6, 28, 28, 3)
@@ -130,8 +140,17 @@ def test_tiny_discriminator_learns_to_separate_real_from_noise() -> None:
     # With the generator barely trained, D's loss must fall below the chance value 2 log 2.
     images, _ = two_class_images()
     torch.manual_seed(0)
-    run = train_gan(MLPGenerator(**TINY_MLP), MLPDiscriminator(**TINY_MLP), images, epochs=3, batch_size=8,
-                    generator_lr=1e-5, discriminator_lr=1e-2, n_fixed_samples=2, device=CPU)
+    run = train_gan(
+        MLPGenerator(**TINY_MLP),
+        MLPDiscriminator(**TINY_MLP),
+        images,
+        epochs=3,
+        batch_size=8,
+        generator_lr=1e-5,
+        discriminator_lr=1e-2,
+        n_fixed_samples=2,
+        device=CPU,
+    )
     assert run.history.last("d_loss") < 2 * math.log(2)
     assert run.history.last("d_real") > run.history.last("d_fake")
 
@@ -139,10 +158,23 @@ def test_tiny_discriminator_learns_to_separate_real_from_noise() -> None:
 def test_train_gan_validates_input() -> None:
     images, labels = two_class_images(2)
     with pytest.raises(ValueError, match="one entry per image"):
-        train_gan(DCGANGenerator(n_classes=2, **TINY_DCGAN), DCGANDiscriminator(n_classes=2, **TINY_DCGAN),
-                  images, epochs=1, labels=labels[:3], device=CPU)
+        train_gan(
+            DCGANGenerator(n_classes=2, **TINY_DCGAN),
+            DCGANDiscriminator(n_classes=2, **TINY_DCGAN),
+            images,
+            epochs=1,
+            labels=labels[:3],
+            device=CPU,
+        )
     with pytest.raises(ValueError, match="generator_steps"):
-        train_gan(MLPGenerator(**TINY_MLP), MLPDiscriminator(**TINY_MLP), images, epochs=1, generator_steps=0, device=CPU)
+        train_gan(
+            MLPGenerator(**TINY_MLP),
+            MLPDiscriminator(**TINY_MLP),
+            images,
+            epochs=1,
+            generator_steps=0,
+            device=CPU,
+        )
 
 
 def test_tiny_classifier_separates_two_obvious_classes() -> None:

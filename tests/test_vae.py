@@ -25,7 +25,13 @@ from course_utils.models.vae import (
 )
 
 TINY_IMAGE_MODEL = {"latent_dim": 2, "channels": 4}  # small for speed
-TINY_MULT_VAE = {"latent_dim": 4, "hidden_dim": 16, "batch_size": 8, "device": "cpu", "progress": False}  # small for speed
+TINY_MULT_VAE = {
+    "latent_dim": 4,
+    "hidden_dim": 16,
+    "batch_size": 8,
+    "device": "cpu",
+    "progress": False,
+}  # small for speed
 
 
 def test_kl_of_standard_normal_is_zero() -> None:
@@ -110,7 +116,9 @@ def test_tiny_image_models_learn_and_are_reproducible() -> None:
     for model_class in (Autoencoder, ImageVAE, ImageVAE):
         torch.manual_seed(0)
         model = model_class(**TINY_IMAGE_MODEL)
-        histories.append(train_image_model(model, images, epochs=4, batch_size=16, lr=1e-2, device=torch.device("cpu")))
+        histories.append(
+            train_image_model(model, images, epochs=4, batch_size=16, lr=1e-2, device=torch.device("cpu"))
+        )
     for history in histories:
         losses = history.frame()["loss"]
         assert losses.iloc[-1] < losses.iloc[0]
@@ -166,7 +174,9 @@ def test_mult_vae_keeps_best_validation_epoch() -> None:
 
 def test_mult_vae_is_deterministic_with_a_seed() -> None:
     clicks = block_clicks()
-    scores = [MultVAE(epochs=3, seed=7, **TINY_MULT_VAE).fit(clicks).score(np.array([0, 1])) for _ in range(2)]
+    scores = [
+        MultVAE(epochs=3, seed=7, **TINY_MULT_VAE).fit(clicks).score(np.array([0, 1])) for _ in range(2)
+    ]
     assert np.array_equal(scores[0], scores[1])
 
 

@@ -16,19 +16,29 @@ def _test_reparameterize(candidate) -> None:
     logvar = torch.full((20000, 2), math.log(4.0), requires_grad=True)  # sigma = 2
     z = candidate(mu, logvar)
     if not isinstance(z, torch.Tensor) or z.shape != mu.shape:
-        raise AssertionError(f"return a tensor shaped like mu {tuple(mu.shape)}, got {getattr(z, 'shape', type(z))}.")
+        raise AssertionError(
+            f"return a tensor shaped like mu {tuple(mu.shape)}, got {getattr(z, 'shape', type(z))}."
+        )
     if torch.allclose(z, mu):
         raise AssertionError("z equals mu: you forgot the noise eps ~ N(0, I).")
     std = z.std().item()
     if abs(std - 4.0) < 0.2:
-        raise AssertionError("the spread of z is 4 = the variance; scale eps by sigma = exp(logvar / 2), not by exp(logvar).")
+        raise AssertionError(
+            "the spread of z is 4 = the variance; scale eps by sigma = exp(logvar / 2), not by exp(logvar)."
+        )
     if abs(std - math.log(4.0)) < 0.1:
         raise AssertionError("the spread of z is logvar itself; scale eps by sigma = exp(logvar / 2).")
     if abs(z.mean().item() - 3.0) > 0.05 or abs(std - 2.0) > 0.05:
-        raise AssertionError(f"with mu = 3 and sigma = 2, z should have mean 3 and std 2; got mean {z.mean().item():.2f}, std {std:.2f}.")
+        raise AssertionError(
+            "with mu = 3 and sigma = 2, z should have mean 3 and std 2; "
+            f"got mean {z.mean().item():.2f}, std {std:.2f}."
+        )
     z.sum().backward()
     if mu.grad is None or logvar.grad is None:
-        raise AssertionError("no gradient reaches mu or logvar: build z from them with torch operations (no .detach(), no numpy).")
+        raise AssertionError(
+            "no gradient reaches mu or logvar: build z from them with torch operations "
+            "(no .detach(), no numpy)."
+        )
 
 
 reparameterize = Exercise(
@@ -55,14 +65,21 @@ def _test_elbo_loss(candidate) -> None:
         if math.isclose(loss.item(), reconstruction - beta * 1, rel_tol=1e-4):
             raise AssertionError("the KL term has the wrong sign: the loss *adds* beta * KL.")
         if math.isclose(loss.item(), reconstruction / 2 + beta * 1, rel_tol=1e-4):
-            raise AssertionError("sum the reconstruction loss over pixels, don't average it: it is -log p(x|z) of the whole image.")
+            raise AssertionError(
+                "sum the reconstruction loss over pixels, don't average it: "
+                "it is -log p(x|z) of the whole image."
+            )
         assert_close(loss, reconstruction + beta * 1.0, f"the loss for beta = {beta}")
     torch.manual_seed(0)
     shapes = (3, 3, 28, 28)
     logits, target = torch.randn(shapes), torch.rand(shapes)
     mu, logvar = torch.randn(3, 4), torch.randn(3, 4)
-    assert_close(candidate(logits, target, mu, logvar, 2.0), vae.elbo_loss(logits, target, mu, logvar, 2.0),
-                 "the loss on random images", atol=1e-3)
+    assert_close(
+        candidate(logits, target, mu, logvar, 2.0),
+        vae.elbo_loss(logits, target, mu, logvar, 2.0),
+        "the loss on random images",
+        atol=1e-3,
+    )
 
 
 elbo_loss = Exercise(

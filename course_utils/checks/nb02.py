@@ -19,12 +19,18 @@ def _test_discriminator_loss(candidate) -> None:
     real, fake = torch.tensor([3.0, -1.0]), torch.tensor([-2.0, 0.5])
     swapped = gan.discriminator_loss(fake, real)
     if math.isclose(candidate(real, fake).item(), swapped.item(), rel_tol=1e-5):
-        raise AssertionError("real and generated images are swapped: real ones should get label 1, generated ones 0.")
-    assert_close(candidate(real, fake), gan.discriminator_loss(real, fake), "the loss on logits [3, -1] / [-2, 0.5]")
+        raise AssertionError(
+            "real and generated images are swapped: real ones should get label 1, generated ones 0."
+        )
+    assert_close(
+        candidate(real, fake), gan.discriminator_loss(real, fake), "the loss on logits [3, -1] / [-2, 0.5]"
+    )
     extreme = candidate(torch.tensor([200.0]), torch.tensor([-200.0]))
     if not torch.isfinite(extreme):
-        raise AssertionError("the loss is not finite for confident logits: work with logits (F.softplus or "
-                             "F.binary_cross_entropy_with_logits) rather than log(sigmoid(.)).")
+        raise AssertionError(
+            "the loss is not finite for confident logits: work with logits (F.softplus or "
+            "F.binary_cross_entropy_with_logits) rather than log(sigmoid(.))."
+        )
 
 
 discriminator_loss = Exercise(
@@ -42,20 +48,28 @@ def _test_generator_loss(candidate) -> None:
     logits = torch.tensor([-10.0], requires_grad=True)
     loss = candidate(logits)
     if loss.item() < 0:
-        raise AssertionError("the loss is negative: you wrote the minimax form log(1 - D(G(z))); "
-                             "the non-saturating loss is -log D(G(z)).")
+        raise AssertionError(
+            "the loss is negative: you wrote the minimax form log(1 - D(G(z))); "
+            "the non-saturating loss is -log D(G(z))."
+        )
     loss.backward()
     if logits.grad is None or logits.grad.abs().item() < 0.5:
-        raise AssertionError("almost no gradient where D confidently rejects the fake: that is the saturating "
-                             "loss. Use -log D(G(z)) = F.softplus(-fake_logits).")
-    assert_close(candidate(torch.tensor([1.0, -3.0])), gan.generator_loss(torch.tensor([1.0, -3.0])),
-                 "the loss on logits [1, -3]")
+        raise AssertionError(
+            "almost no gradient where D confidently rejects the fake: that is the saturating "
+            "loss. Use -log D(G(z)) = F.softplus(-fake_logits)."
+        )
+    assert_close(
+        candidate(torch.tensor([1.0, -3.0])),
+        gan.generator_loss(torch.tensor([1.0, -3.0])),
+        "the loss on logits [1, -3]",
+    )
 
 
 generator_loss = Exercise(
     "The non-saturating generator loss",
     test=_test_generator_loss,
-    hint="The generator wants D to say 'real' (label 1) on its samples: return F.softplus(-fake_logits).mean().",
+    hint="The generator wants D to say 'real' (label 1) on its samples: "
+    "return F.softplus(-fake_logits).mean().",
     reference=gan.generator_loss,
 )
 
@@ -74,7 +88,9 @@ def _test_sample_diversity(candidate) -> None:
     if not math.isfinite(collapsed):
         raise AssertionError("a class with share 0 gives 0 * log 0 = NaN: skip zero shares (0 log 0 = 0).")
     if abs(collapsed) > 1e-9:
-        raise AssertionError(f"all samples in one class (complete mode collapse) should score 0, got {collapsed:.4f}.")
+        raise AssertionError(
+            f"all samples in one class (complete mode collapse) should score 0, got {collapsed:.4f}."
+        )
     # two of four classes used equally: ln 2 / ln 4 = 0.5; a class never predicted still counts in n_classes
     assert_close(entropy_of([0, 0, 1, 1], 4), 0.5, "the score of [0, 0, 1, 1] with 4 classes")
 

@@ -21,19 +21,31 @@ def _test_scaled_dot_product_attention(candidate) -> None:
         raise AssertionError("return a pair (output, weights).")
     output, weights = result
     if weights.shape != (2, 4, 4):
-        raise AssertionError(f"weights should have shape (batch, L_q, L_k) = (2, 4, 4), got {tuple(weights.shape)}.")
+        raise AssertionError(
+            f"weights should have shape (batch, L_q, L_k) = (2, 4, 4), got {tuple(weights.shape)}."
+        )
     if not torch.allclose(weights.sum(-1), torch.ones(2, 4, dtype=weights.dtype)):
-        raise AssertionError("each row of the weights should sum to 1: take the softmax over the keys (dim=-1).")
+        raise AssertionError(
+            "each row of the weights should sum to 1: take the softmax over the keys (dim=-1)."
+        )
     unscaled = torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
     if torch.allclose(output, unscaled):
         raise AssertionError("divide the scores by sqrt(d_k) before the softmax.")
-    assert_close(output, F.scaled_dot_product_attention(q, k, v), "the output (compared with PyTorch's)", atol=1e-6)
+    assert_close(
+        output, F.scaled_dot_product_attention(q, k, v), "the output (compared with PyTorch's)", atol=1e-6
+    )
     mask = torch.tensor([[True, False, False, False]] * 4)
     masked_output, masked_weights = candidate(q, k, v, mask)
     if masked_weights[..., 1:].abs().max() > 0:
-        raise AssertionError("masked keys (mask False) must get weight exactly 0: fill their scores with -inf.")
-    assert_close(masked_output, F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-                 "the output with a mask (compared with PyTorch's)", atol=1e-6)
+        raise AssertionError(
+            "masked keys (mask False) must get weight exactly 0: fill their scores with -inf."
+        )
+    assert_close(
+        masked_output,
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        "the output with a mask (compared with PyTorch's)",
+        atol=1e-6,
+    )
 
 
 scaled_dot_product_attention = Exercise(
@@ -54,9 +66,13 @@ def _test_causal_mask(candidate) -> None:
         raise AssertionError(f"the mask for length 4 should have shape (4, 4), got {tuple(mask.shape)}.")
     expected = attention.causal_mask(4)
     if torch.equal(mask, ~expected):
-        raise AssertionError("the mask is inverted: True should mark what a position MAY attend to (itself and the past).")
+        raise AssertionError(
+            "the mask is inverted: True should mark what a position MAY attend to (itself and the past)."
+        )
     if torch.equal(mask, expected.T):
-        raise AssertionError("this lets position i see the future (j > i): keep the lower triangle, not the upper.")
+        raise AssertionError(
+            "this lets position i see the future (j > i): keep the lower triangle, not the upper."
+        )
     if torch.equal(mask, expected & ~torch.eye(4, dtype=torch.bool)):
         raise AssertionError("a position must be allowed to attend to itself: keep the diagonal.")
     if not torch.equal(mask, expected):

@@ -49,7 +49,9 @@ def scaled_dot_product_attention(
         ``(..., L_q, L_k)``, each row summing to 1.
     """
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"queries and keys need the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
+        raise ValueError(
+            f"queries and keys need the same last dimension, got {q.shape[-1]} and {k.shape[-1]}"
+        )
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"keys and values need the same length, got {k.shape[-2]} and {v.shape[-2]}")
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L_q, L_k)
@@ -158,7 +160,11 @@ class TransformerBlock(nn.Module):
         self.attention = MultiHeadAttention(d_model, n_heads, dropout)
         self.feed_forward_norm = nn.LayerNorm(d_model)
         self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_model, d_model), nn.Dropout(dropout)
+            nn.Linear(d_model, d_model),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(d_model, d_model),
+            nn.Dropout(dropout),
         )
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -265,7 +271,10 @@ class SASRec(nn.Module):
         self.eval()
         device = self.item_embedding.weight.device
         padded = torch.from_numpy(pad_sequences(histories, self.max_len))  # (n, max_len)
-        chunks = [self.score_next(padded[i : i + batch_size].to(device)).cpu() for i in range(0, len(padded), batch_size)]
+        chunks = [
+            self.score_next(padded[i : i + batch_size].to(device)).cpu()
+            for i in range(0, len(padded), batch_size)
+        ]
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.n_items), dtype=np.float32)
 
 
@@ -285,7 +294,9 @@ def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int, padding: int
     return padded
 
 
-def next_item_training_pairs(sequences: Sequence[Sequence[int]], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def next_item_training_pairs(
+    sequences: Sequence[Sequence[int]], max_len: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Shift each sequence by one: inputs ``s_1..s_{n-1}``, targets ``s_2..s_n``.
 
     Returns two int64 arrays ``(n_users_with_2+_items, max_len)`` left-padded with ``-1``;
@@ -307,8 +318,9 @@ class NextItemTask:
     """Predict each user's next item from their history, ranking the **full** catalog.
 
     Example ``e``: ``histories[e]`` is user ``users[e]``'s chronological history and
-    ``targets[e]`` the item that came next. Items already in the history are excluded from the ranking (the data
-    keeps one event per user-item pair, so a target is never in its own history).
+    ``targets[e]`` the item that came next. Items already in the history are excluded from
+    the ranking (the data keeps one event per user-item pair, so a target is never in its own
+    history).
     """
 
     users: np.ndarray  # (n_examples,)
@@ -317,7 +329,9 @@ class NextItemTask:
     n_items: int
 
     @classmethod
-    def from_interactions(cls, interactions: Interactions, split: str = "test", rolling: bool = False) -> NextItemTask:
+    def from_interactions(
+        cls, interactions: Interactions, split: str = "test", rolling: bool = False
+    ) -> NextItemTask:
         """Next-item examples for the items of ``split`` (``"valid"`` or ``"test"``).
 
         History = every split before ``split`` (train, or train + valid). With
@@ -346,7 +360,9 @@ class NextItemTask:
         """Binary ``(n, n_items)`` matrix of the history items, to exclude from the ranking."""
         rows = np.repeat(np.arange(len(self.histories)), [len(h) for h in self.histories])
         columns = np.concatenate(self.histories)
-        return sp.csr_array((np.ones(columns.size, np.float32), (rows, columns)), shape=(len(self.users), self.n_items))
+        return sp.csr_array(
+            (np.ones(columns.size, np.float32), (rows, columns)), shape=(len(self.users), self.n_items)
+        )
 
     def evaluate(self, scores: np.ndarray, k: int = 10) -> dict[str, float]:
         """Mean HR@k and NDCG@k of ``scores`` ``(n, n_items)`` (one row per task user).
@@ -403,7 +419,17 @@ def train_sasrec(
     evaluate, monitor = None, None
     if valid is not None:
         evaluate, monitor = (lambda: valid.evaluate(model.score_histories(valid.histories))), "NDCG@10"
-    history = fit(step, batches, epochs, evaluate=evaluate, monitor=monitor, mode="max",
-                  patience=patience if valid is not None else None, model=model, desc="SASRec", progress=progress)
+    history = fit(
+        step,
+        batches,
+        epochs,
+        evaluate=evaluate,
+        monitor=monitor,
+        mode="max",
+        patience=patience if valid is not None else None,
+        model=model,
+        desc="SASRec",
+        progress=progress,
+    )
     model.eval()
     return history

@@ -250,7 +250,9 @@ def train_gan(
     if conditional:
         label_tensor = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         if label_tensor.shape != (len(data),):
-            raise ValueError(f"labels must have one entry per image ({len(data)}), got shape {tuple(label_tensor.shape)}")
+            raise ValueError(
+                f"labels must have one entry per image ({len(data)}), got shape {tuple(label_tensor.shape)}"
+            )
     if generator_steps < 1:
         raise ValueError(f"generator_steps must be >= 1, got {generator_steps}")
     device = device or pick_device()
@@ -298,7 +300,9 @@ def train_gan(
         result.samples_per_epoch.append(generate(generator, n_fixed_samples, fixed_labels, seed=seed))
         return {}
 
-    result.history = fit(step, batches, epochs, evaluate=snapshot, desc=type(generator).__name__, progress=progress)
+    result.history = fit(
+        step, batches, epochs, evaluate=snapshot, desc=type(generator).__name__, progress=progress
+    )
     generator.eval()
     discriminator.eval()
     return result
@@ -335,7 +339,10 @@ class CategoryClassifier(nn.Module):
         self.eval()
         device = next(self.parameters()).device
         data = images_to_tensor(images)
-        chunks = [torch.softmax(self(data[i : i + batch_size].to(device)), 1).cpu() for i in range(0, len(data), batch_size)]
+        chunks = [
+            torch.softmax(self(data[i : i + batch_size].to(device)), 1).cpu()
+            for i in range(0, len(data), batch_size)
+        ]
         return torch.cat(chunks).numpy()
 
 
@@ -419,7 +426,9 @@ def sample_diversity(predictions: np.ndarray, n_classes: int) -> SampleDiversity
         if not np.issubdtype(predictions.dtype, np.integer):
             raise TypeError(f"1-D predictions must be integer labels, got dtype {predictions.dtype}")
         if predictions.min() < 0 or predictions.max() >= n_classes:
-            raise ValueError(f"labels must lie in [0, {n_classes}), got range [{predictions.min()}, {predictions.max()}]")
+            raise ValueError(
+                f"labels must lie in [0, {n_classes}), got range [{predictions.min()}, {predictions.max()}]"
+            )
         share = np.bincount(predictions, minlength=n_classes) / predictions.size
     elif predictions.ndim == 2:
         if predictions.shape[1] != n_classes:
@@ -430,7 +439,9 @@ def sample_diversity(predictions: np.ndarray, n_classes: int) -> SampleDiversity
             raise ValueError("each row of probabilities must sum to 1")
         share = predictions.mean(axis=0)
     else:
-        raise ValueError(f"predictions must be 1-D labels or 2-D probabilities, got {predictions.ndim} dimensions")
+        raise ValueError(
+            f"predictions must be 1-D labels or 2-D probabilities, got {predictions.ndim} dimensions"
+        )
     nonzero = share[share > 0]
     entropy = float((nonzero * np.log(1 / nonzero)).sum() / np.log(n_classes))
     return SampleDiversity(normalised_entropy=entropy, class_share=share)

@@ -36,7 +36,9 @@ def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
     noise lets gradients flow into ``mu`` and ``logvar`` (Kingma & Welling, 2014, §2.4).
     """
     if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        raise ValueError(
+            f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
@@ -58,7 +60,9 @@ def bernoulli_reconstruction(logits: Tensor, target: Tensor) -> Tensor:
     ``(batch, ...) -> (batch,)``.
     """
     if logits.shape != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape"
+        )
     per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return per_pixel.flatten(1).sum(dim=1)
 
@@ -228,7 +232,9 @@ def train_image_model(
     shuffle = torch.Generator().manual_seed(seed)
 
     def batches():
-        return (data[index].to(device) for index in torch.randperm(len(data), generator=shuffle).split(batch_size))
+        return (
+            data[index].to(device) for index in torch.randperm(len(data), generator=shuffle).split(batch_size)
+        )
 
     def step(x: Tensor) -> dict[str, float]:
         model.train()
@@ -267,15 +273,22 @@ def kl_anneal_beta(step: int, anneal_steps: int, beta_max: float) -> float:
 
 
 class MultVAENet(nn.Module):
-    """The Mult-VAE network [I -> hidden -> 2 x latent | latent -> hidden -> I] with tanh (Liang et al., 2018).
+    """The Mult-VAE network (Liang et al., 2018): encoder I -> hidden -> 2 x latent, decoder
+    latent -> hidden -> I, tanh activations.
 
     The click row is L2-normalised and passed through dropout before the encoder.
     """
 
-    def __init__(self, n_items: int, latent_dim: int = 64, hidden_dim: int = 200, dropout: float = 0.5) -> None:
+    def __init__(
+        self, n_items: int, latent_dim: int = 64, hidden_dim: int = 200, dropout: float = 0.5
+    ) -> None:
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(n_items, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 2 * latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, n_items))
+        self.encoder = nn.Sequential(
+            nn.Linear(n_items, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 2 * latent_dim)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, n_items)
+        )
         self.input_dropout = nn.Dropout(dropout)
 
     def forward(self, clicks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -353,7 +366,9 @@ class MultVAE(Recommender):
         seed_everything(self.seed)
         self._device = torch.device(self.device) if self.device is not None else pick_device()
         self.net_ = MultVAENet(self.n_items, self.latent_dim, self.hidden_dim, self.dropout).to(self._device)
-        optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        optimizer = torch.optim.Adam(
+            self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
         active_users = np.flatnonzero(np.diff(train.indptr))
         steps_per_epoch = -(-active_users.size // self.batch_size)
         anneal_steps = int(self.anneal_fraction * self.epochs * steps_per_epoch)
@@ -383,8 +398,16 @@ class MultVAE(Recommender):
         if self._valid is not None:
             evaluate, monitor, patience = self._validation_ndcg, "valid_NDCG@20", self.patience
         self.history_: History = fit(
-            step, batches, self.epochs, evaluate=evaluate, monitor=monitor, mode="max",
-            patience=patience, model=self.net_, desc="Mult-VAE", progress=self.progress,
+            step,
+            batches,
+            self.epochs,
+            evaluate=evaluate,
+            monitor=monitor,
+            mode="max",
+            patience=patience,
+            model=self.net_,
+            desc="Mult-VAE",
+            progress=self.progress,
         )
         self.net_.eval()
 
