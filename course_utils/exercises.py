@@ -107,7 +107,7 @@ class Exercise:
         return self.reference
 
 
-def claim(statement: str, holds: bool, detail: str = "", required: bool = True) -> bool:
+def claim(statement: str, holds: bool, detail: str = "", required: bool = True) -> None:
     """State a result of the notebook and check it in code.
 
     Prints ✅ when it holds. When it does not hold: raises ``ClaimFailed`` if ``required``,
@@ -121,7 +121,6 @@ def claim(statement: str, holds: bool, detail: str = "", required: bool = True) 
         raise ClaimFailed(f"{FAIL} expected: {statement}{suffix}")
     else:
         print(f"⚠️  not in this (reduced) run: {statement}{suffix}")
-    return bool(holds)
 
 
 def assert_close(actual: Any, expected: Any, what: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
