@@ -28,6 +28,7 @@ lab: $(STAMP)
 ## make test: unit tests, then every notebook (learner and solution versions) in fast mode
 test: $(STAMP)
 	$(PY) -m course_utils notebooks --check
+	$(PY) -m ruff check course_utils tests bench datasets
 	$(PY) -m pytest -q
 	COURSE_FAST=1 $(NBVAL) notebooks/ solutions/
 

@@ -130,9 +130,7 @@ def assert_close(actual: Any, expected: Any, what: str, atol: float = 1e-5, rtol
         expected.detach().cpu() if hasattr(expected, "detach") else expected, dtype=float
     )
     if actual_array.shape != expected_array.shape:
-        raise AssertionError(
-            f"{what} has shape {actual_array.shape}, expected {expected_array.shape}."
-        )
+        raise AssertionError(f"{what} has shape {actual_array.shape}, expected {expected_array.shape}.")
     if not np.allclose(actual_array, expected_array, atol=atol, rtol=rtol, equal_nan=False):
         worst = np.nanmax(np.abs(actual_array - expected_array))
         raise AssertionError(f"{what} differs from the expected values (largest difference {worst:.3g}).")

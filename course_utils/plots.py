@@ -16,6 +16,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from course_utils.config import fast_mode
+
 PALETTE = "colorblind"
 
 
@@ -53,28 +55,37 @@ def image_grid(
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
     ncols = min(ncols, len(images))
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, (cell_size + 0.55) * nrows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell_size * ncols, (cell_size + 0.55) * nrows + 0.4), squeeze=False
+    )
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index >= len(images):
             continue
         ax.imshow(images[index], cmap="gray" if images.ndim == 3 else None)
         if titles is not None:
-            ax.set_title(textwrap.fill(str(titles[index]), width=title_width), fontsize=7, fontweight="normal")
+            ax.set_title(
+                textwrap.fill(str(titles[index]), width=title_width), fontsize=7, fontweight="normal"
+            )
     if title:
         fig.suptitle(title, fontweight="bold")
     return fig
 
 
-def image_strip(rows: dict[str, np.ndarray], captions: dict[str, Sequence[str]] | None = None,
-                title: str | None = None, cell_size: float = 1.3) -> Figure:
+def image_strip(
+    rows: dict[str, np.ndarray],
+    captions: dict[str, Sequence[str]] | None = None,
+    title: str | None = None,
+    cell_size: float = 1.3,
+) -> Figure:
     """Several labelled rows of images, e.g. ``{"before": imgs_a, "after": imgs_b}`` for a list."""
     if not rows:
         raise ValueError("rows is empty")
     ncols = max(len(images) for images in rows.values())
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(cell_size * ncols + 1, cell_size * len(rows) + 0.5),
-                             squeeze=False)
-    for row_axes, (label, images) in zip(axes, rows.items()):
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(cell_size * ncols + 1, cell_size * len(rows) + 0.5), squeeze=False
+    )
+    for row_axes, (label, images) in zip(axes, rows.items(), strict=True):
         for col, ax in enumerate(row_axes):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -90,8 +101,9 @@ def image_strip(rows: dict[str, np.ndarray], captions: dict[str, Sequence[str]] 
     return fig
 
 
-def plot_history(history, keys: Sequence[str] | None = None, title: str = "Training curves",
-                 ax: Axes | None = None) -> Figure:
+def plot_history(
+    history, keys: Sequence[str] | None = None, title: str = "Training curves", ax: Axes | None = None
+) -> Figure:
     """Plot the per-epoch values of a ``course_utils.train.History`` (or a DataFrame)."""
     frame = history if isinstance(history, pd.DataFrame) else history.frame()
     keys = list(keys) if keys is not None else list(frame.columns)
@@ -106,9 +118,20 @@ def plot_history(history, keys: Sequence[str] | None = None, title: str = "Train
     return fig
 
 
-def embedding_map(embeddings: np.ndarray, labels: Sequence, method: str = "pca", title: str | None = None,
-                  ax: Axes | None = None, seed: int = 0, max_points: int = 3000) -> Figure:
-    """2-D map of embeddings (PCA or t-SNE, via scikit-learn) coloured by ``labels``."""
+def embedding_map(
+    embeddings: np.ndarray,
+    labels: Sequence,
+    method: str = "pca",
+    title: str | None = None,
+    ax: Axes | None = None,
+    seed: int = 0,
+    max_points: int = 3000,
+) -> Figure:
+    """2-D map of embeddings (PCA or t-SNE, via scikit-learn) coloured by ``labels``.
+
+    t-SNE costs tens of seconds on a 2-core CPU, so in fast mode (``COURSE_FAST=1``) the map
+    falls back to PCA and its title says so.
+    """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
@@ -119,23 +142,34 @@ def embedding_map(embeddings: np.ndarray, labels: Sequence, method: str = "pca",
     if len(embeddings) > max_points:
         keep = np.random.default_rng(seed).choice(len(embeddings), max_points, replace=False)
         embeddings, labels = embeddings[keep], labels[keep]
+    if method == "tsne" and fast_mode():
+        method, title = "pca", f"{title or 'map'} [PCA: t-SNE is skipped in fast mode]"
     if method == "pca":
         points = PCA(n_components=2, random_state=seed).fit_transform(embeddings)
     elif method == "tsne":
-        points = TSNE(n_components=2, init="pca", random_state=seed,
-                      perplexity=min(30, len(embeddings) - 1)).fit_transform(embeddings)
+        points = TSNE(
+            n_components=2, init="pca", random_state=seed, perplexity=min(30, len(embeddings) - 1)
+        ).fit_transform(embeddings)
     else:
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
     fig, ax = _axes(ax, (6, 5))
-    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=labels, s=8, linewidth=0, ax=ax, palette="tab10"
-                    if len(np.unique(labels)) <= 10 else "husl")
+    sns.scatterplot(
+        x=points[:, 0],
+        y=points[:, 1],
+        hue=labels,
+        s=8,
+        linewidth=0,
+        ax=ax,
+        palette="tab10" if len(np.unique(labels)) <= 10 else "husl",
+    )
     ax.set(xlabel=f"{method.upper()} 1", ylabel=f"{method.upper()} 2", title=title or f"{method.upper()} map")
     ax.legend(markerscale=2, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     return fig
 
 
-def lorenz_curve(counts: np.ndarray | dict[str, np.ndarray], title: str = "Lorenz curve",
-                 ax: Axes | None = None) -> Figure:
+def lorenz_curve(
+    counts: np.ndarray | dict[str, np.ndarray], title: str = "Lorenz curve", ax: Axes | None = None
+) -> Figure:
     """Lorenz curve(s) of counts (e.g. exposures per item): the share of all exposures held by the
     least-exposed x% of items. The diagonal is perfect equality."""
     series = counts if isinstance(counts, dict) else {"observed": counts}
@@ -153,15 +187,22 @@ def lorenz_curve(counts: np.ndarray | dict[str, np.ndarray], title: str = "Loren
     return fig
 
 
-def tradeoff_frontier(results: pd.DataFrame, x: str, y: str, hue: str, title: str | None = None,
-                      annotate: str | None = None, ax: Axes | None = None) -> Figure:
+def tradeoff_frontier(
+    results: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    title: str | None = None,
+    annotate: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Accuracy-diversity trade-off: one line per method (``hue``), points in parameter order.
 
     ``results`` has one row per (method, parameter value). ``annotate`` names a column whose
     values are written next to the points (e.g. the trade-off parameter) and give the order in
     which the points are joined; without it, points are joined in order of ``x``.
     """
-    for column in (x, y, hue, *( [annotate] if annotate else [])):
+    for column in (x, y, hue, *([annotate] if annotate else [])):
         if column not in results.columns:
             raise KeyError(f"{column!r} not in results columns {list(results.columns)}")
     fig, ax = _axes(ax, (6.5, 4.5))
@@ -172,8 +213,13 @@ def tradeoff_frontier(results: pd.DataFrame, x: str, y: str, hue: str, title: st
         ax.plot(group[x], group[y], marker="o", markersize=4, label=str(method))
         if annotate:
             for _, row in group.iterrows():
-                ax.annotate(f"{row[annotate]:g}", (row[x], row[y]), fontsize=6, xytext=(2, 2),
-                            textcoords="offset points")
+                ax.annotate(
+                    f"{row[annotate]:g}",
+                    (row[x], row[y]),
+                    fontsize=6,
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                )
     ax.set(xlabel=x, ylabel=y, title=title or f"{y} vs {x}")
     ax.legend(fontsize=8)
     return fig

@@ -11,12 +11,18 @@ def _notebook(*cells):
 
 def test_book_builds_index_pages_and_results(tmp_path):
     (tmp_path / "solutions").mkdir()
-    nbformat.write(_notebook(
-        nbformat.v4.new_markdown_cell("# 00 · Welcome"),
-        nbformat.v4.new_code_cell("import os\nprint('fast =', os.environ['COURSE_FAST'])"),
-        nbformat.v4.new_code_cell("print('final table: 0.42')", metadata={"tags": ["results"]}),
-    ), tmp_path / "solutions" / "00_welcome.ipynb")
-    nbformat.write(_notebook(nbformat.v4.new_code_cell("1 / 0")), tmp_path / "solutions" / "01_autoencoders_and_vaes.ipynb")
+    nbformat.write(
+        _notebook(
+            nbformat.v4.new_markdown_cell("# 00 · Welcome"),
+            nbformat.v4.new_code_cell("import os\nprint('fast =', os.environ['COURSE_FAST'])"),
+            nbformat.v4.new_code_cell("print('final table: 0.42')", metadata={"tags": ["results"]}),
+        ),
+        tmp_path / "solutions" / "00_welcome.ipynb",
+    )
+    nbformat.write(
+        _notebook(nbformat.v4.new_code_cell("1 / 0")),
+        tmp_path / "solutions" / "01_autoencoders_and_vaes.ipynb",
+    )
 
     index, failed = build_book(tmp_path, fast=True)
 

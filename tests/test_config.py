@@ -40,5 +40,5 @@ def test_seed_everything_is_deterministic():
     first = (rng.random(3), torch.rand(3), np.random.rand(3))
     rng = config.seed_everything(7)
     second = (rng.random(3), torch.rand(3), np.random.rand(3))
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -7,7 +7,7 @@ from course_utils.tools import doctor
 def test_doctor_reports_versions_device_and_data(capsys):
     status = main(["doctor"])
     out = capsys.readouterr().out
-    assert f"torch" in out and importlib.metadata.version("torch") in out
+    assert "torch" in out and importlib.metadata.version("torch") in out
     for name in ("device", "text model", "image model", "Fashion Shop", "MovieLens-100k"):
         assert name in out
     assert status == (0 if "To fix" not in out else 1)

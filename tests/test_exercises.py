@@ -12,7 +12,9 @@ def squares_three_to_nine(candidate):
     assert candidate(3) == 9, f"square(3) should be 9, got {candidate(3)}"
 
 
-square = Exercise("Square a number", squares_three_to_nine, hint="Multiply x by itself.", reference=reference_square)
+square = Exercise(
+    "Square a number", squares_three_to_nine, hint="Multiply x by itself.", reference=reference_square
+)
 
 
 def unsolved(x):

@@ -36,11 +36,14 @@ def test_strip_solutions_keeps_indentation_and_surroundings():
     ]
 
 
-@pytest.mark.parametrize("source, message", [
-    ("### BEGIN SOLUTION\nx = 1", "never closed"),
-    ("x = 1\n### END SOLUTION", "without"),
-    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("### BEGIN SOLUTION\nx = 1", "never closed"),
+        ("x = 1\n### END SOLUTION", "without"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
+    ],
+)
 def test_unbalanced_markers_are_rejected(source, message):
     with pytest.raises(MarkerError, match=message):
         strip_solutions(source)
@@ -114,4 +117,5 @@ def test_every_notebook_is_in_the_syllabus_and_follows_the_template():
             assert heading in text, f"{path.name} lacks '{heading}'"
         tagged = [cell for cell in cells if "parameters" in cell.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1 and "fast_mode()" in "".join(tagged[0]["source"]), (
-            f"{path.name}: needs one settings cell tagged 'parameters' that reads fast_mode()")
+            f"{path.name}: needs one settings cell tagged 'parameters' that reads fast_mode()"
+        )

@@ -11,7 +11,7 @@ def tiny_regression():
     seed_everything(0)
     x = torch.randn(128, 1)
     y = 2 * x + 1 + 0.01 * torch.randn(128, 1)
-    return list(zip(x.split(16), y.split(16)))
+    return list(zip(x.split(16), y.split(16), strict=True))
 
 
 def mse(model, batch):
@@ -53,15 +53,24 @@ def test_early_stopping_restores_best_weights():
         weights.append(model.weight.item())
         return {"loss": 0.0}
 
-    history = fit(step, [None], epochs=6, evaluate=lambda: {"score": next(scores)}, monitor="score",
-                  mode="max", patience=2, model=model, progress=False)
+    history = fit(
+        step,
+        [None],
+        epochs=6,
+        evaluate=lambda: {"score": next(scores)},
+        monitor="score",
+        mode="max",
+        patience=2,
+        model=model,
+        progress=False,
+    )
     assert history.stopped_early and history.best_epoch == 2 and len(history.records) == 4
     assert model.weight.item() == pytest.approx(weights[1])
 
 
 def test_fit_accepts_a_batch_factory_and_rejects_bad_input():
     calls = []
-    fit(lambda b: {"loss": b}, lambda: (calls.append(1) or [1.0]), epochs=3, progress=False)
+    fit(lambda b: {"loss": b}, lambda: calls.append(1) or [1.0], epochs=3, progress=False)
     assert len(calls) == 3
     with pytest.raises(ValueError, match="epochs"):
         fit(lambda b: {}, [1], epochs=0)
@@ -75,7 +84,10 @@ def test_fit_accepts_a_batch_factory_and_rejects_bad_input():
 
 def test_supervised_step_stops_on_nan():
     model = nn.Linear(1, 1)
-    step = supervised_step(model, lambda m, b: torch.tensor(float("nan"), requires_grad=True),
-                           torch.optim.SGD(model.parameters(), lr=0.1))
+    step = supervised_step(
+        model,
+        lambda m, b: torch.tensor(float("nan"), requires_grad=True),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+    )
     with pytest.raises(FloatingPointError, match="learning rate"):
         step(None)

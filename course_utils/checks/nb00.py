@@ -27,7 +27,9 @@ def _test_top_share(candidate) -> None:
     got = candidate(equal, 0.5)
     assert np.isclose(got, 0.5), f"with equal exposure the top half holds half: expected 0.5, got {got}"
     got = candidate(np.array([3, 0, 7, 0, 0]), 0.2)
-    assert np.isclose(got, 0.7), f"order must not matter: the largest of [3, 0, 7, 0, 0] is 7 of 10, got {got}"
+    assert np.isclose(got, 0.7), (
+        f"order must not matter: the largest of [3, 0, 7, 0, 0] is 7 of 10, got {got}"
+    )
 
 
 top_share_exercise = Exercise(

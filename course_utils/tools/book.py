@@ -38,8 +38,12 @@ def execute(path: Path, fast: bool, timeout: int = 1800) -> Executed:
     os.environ["COURSE_FAST"] = "1" if fast else "0"
     start = time.perf_counter()
     try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
         error = None
     except Exception as exc:  # keep building the other pages; the index shows the failure
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -56,8 +60,10 @@ def _page(body: str, title: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
- body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; }}
- table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; vertical-align: top; }}
+ body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+        line-height: 1.5; }}
+ table {{ border-collapse: collapse; width: 100%; }}
+ td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; vertical-align: top; }}
  .failed {{ color: #b00020; }} .ok {{ color: #1b7f3b; }} code {{ background: #f4f4f4; padding: 0 .2rem; }}
 </style></head><body>
 {body}
@@ -76,25 +82,37 @@ def _index(results: dict[str, Executed], fast: bool) -> str:
                 status, link = "not built", html.escape(lesson.title)
             else:
                 link = f'<a href="{lesson.stem}.html">{html.escape(lesson.title)}</a>'
-                status = (f'<span class="failed">failed after {run.seconds:.0f} s</span>' if run.error
-                          else f'<span class="ok">ran in {run.seconds:.0f} s</span>')
-            rows.append(f"<tr><td>{lesson.stem[:2]}</td><td>{link}</td>"
-                        f"<td>{html.escape(lesson.summary)}</td><td>{status}</td></tr>")
+                status = (
+                    f'<span class="failed">failed after {run.seconds:.0f} s</span>'
+                    if run.error
+                    else f'<span class="ok">ran in {run.seconds:.0f} s</span>'
+                )
+            rows.append(
+                f"<tr><td>{lesson.stem[:2]}</td><td>{link}</td>"
+                f"<td>{html.escape(lesson.summary)}</td><td>{status}</td></tr>"
+            )
     return _page(
         "<h1>Beyond the Filter Bubble</h1><p>Large pretrained models for diverse recommendations. "
         f"Every page below was executed top to bottom in {mode} on {time.strftime('%Y-%m-%d')}.</p>"
         '<p><a href="results.html">Results page</a>: the capstone tables and figures.</p>'
-        f"<table><tr><th>#</th><th>Notebook</th><th>What you learn</th><th>Run</th></tr>{''.join(rows)}</table>",
+        "<table><tr><th>#</th><th>Notebook</th><th>What you learn</th><th>Run</th></tr>"
+        f"{''.join(rows)}</table>",
         "Beyond the Filter Bubble: course book",
     )
 
 
 def _results_notebook(results: dict[str, Executed]) -> nbformat.NotebookNode:
-    cells = [nbformat.v4.new_markdown_cell(
-        "# Results\nTables and figures tagged `results` in the executed notebooks, gathered here.")]
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Results\nTables and figures tagged `results` in the executed notebooks, gathered here."
+        )
+    ]
     for stem, run in results.items():
-        tagged = [cell for cell in (run.notebook.cells if run.notebook else [])
-                  if RESULTS_TAG in cell.metadata.get("tags", [])]
+        tagged = [
+            cell
+            for cell in (run.notebook.cells if run.notebook else [])
+            if RESULTS_TAG in cell.metadata.get("tags", [])
+        ]
         if tagged:
             cells.append(nbformat.v4.new_markdown_cell(f"## From [{stem}]({stem}.html)"))
             cells.extend(tagged)
@@ -122,8 +140,9 @@ def build_book(repo_root: Path, fast: bool, only: list[str] | None = None) -> tu
         nbformat.write(run.notebook, executed_dir / path.name)
         body, _ = exporter.from_notebook_node(run.notebook, resources={"metadata": {"name": lesson.title}})
         (out_dir / f"{lesson.stem}.html").write_text(body, encoding="utf-8")
-    results_body, _ = exporter.from_notebook_node(_results_notebook(results),
-                                                  resources={"metadata": {"name": "Results"}})
+    results_body, _ = exporter.from_notebook_node(
+        _results_notebook(results), resources={"metadata": {"name": "Results"}}
+    )
     (out_dir / "results.html").write_text(results_body, encoding="utf-8")
     index = out_dir / "index.html"
     index.write_text(_index(results, fast), encoding="utf-8")

