@@ -39,9 +39,8 @@ import torch
 from torch import Tensor, nn
 
 from course_utils.config import pick_device, seed_everything
-from course_utils.metrics import ndcg_at_k
 from course_utils.models.gan import IMAGE_SHAPE, discriminator_loss, generate, generator_loss
-from course_utils.models.recommenders import Matrix, Recommender, top_k_items
+from course_utils.models.recommenders import Matrix, Recommender
 from course_utils.train import History, fit
 
 # --------------------------------------------------------------------------------------
@@ -254,29 +253,18 @@ class CFGAN(Recommender):
                 g_optimizer.step()
             return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
-        evaluate, monitor, patience = None, None, None
-        if self._valid is not None:
-            evaluate, monitor, patience = self._validation_ndcg, "valid_NDCG@20", self.patience
         self.history_: History = fit(
             step,
             batches,
             self.epochs,
-            evaluate=evaluate,
-            monitor=monitor,
+            **self._early_stopping(self.patience),
             mode="max",
-            patience=patience,
             model=generator,
             desc="CFGAN",
             progress=self.progress,
         )
         generator.eval()
         discriminator.eval()
-
-    def _validation_ndcg(self) -> dict[str, float]:
-        users = np.flatnonzero(np.diff(self._valid.indptr))
-        k = min(20, self.n_items)
-        lists = top_k_items(self.score(users), k, self.train_[users])
-        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[users], k)))}
 
     @torch.no_grad()
     def score(self, user_ids: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ Every recommender in the course follows the same three calls::
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,6 +99,19 @@ class Recommender:
     def score(self, user_ids: np.ndarray) -> np.ndarray:
         """Scores ``(len(user_ids), n_items)``; higher means more likely to be relevant."""
         raise NotImplementedError
+
+    def _validation_ndcg(self) -> dict[str, float]:
+        """NDCG@20 on ``self._valid`` (the matrix passed to ``fit(train, valid)``), seen items excluded."""
+        users = np.flatnonzero(np.diff(self._valid.indptr))
+        k = min(20, self.n_items)
+        lists = top_k_items(self.score(users), k, self.train_[users])
+        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[users], k)))}
+
+    def _early_stopping(self, patience: int | None) -> dict[str, Any]:
+        """Keyword arguments for ``train.fit``: keep the best validation NDCG@20 epoch, if any."""
+        if self._valid is None:
+            return {"evaluate": None, "monitor": None, "patience": None}
+        return {"evaluate": self._validation_ndcg, "monitor": "valid_NDCG@20", "patience": patience}
 
     def _check_users(self, user_ids: np.ndarray) -> np.ndarray:
         if not hasattr(self, "train_"):
@@ -315,28 +328,17 @@ class BPRMF(Recommender):
             )
             return -nn.functional.logsigmoid(margin).mean() + self.weight_decay * penalty.mean()
 
-        evaluate, monitor, patience = None, None, None
-        if self._valid is not None:
-            evaluate, monitor, patience = self._validation_ndcg, "valid_NDCG@20", 3
         self.history_: History = fit(
             supervised_step(self.model_, bpr_loss, optimizer),
             triples,
             self.epochs,
-            evaluate=evaluate,
-            monitor=monitor,
+            **self._early_stopping(patience=3),
             mode="max",
-            patience=patience,
             model=self.model_,
             desc="BPR-MF",
             progress=self.progress,
         )
         self.model_.eval()
-
-    def _validation_ndcg(self) -> dict[str, float]:
-        valid_users = np.flatnonzero(np.diff(self._valid.indptr))
-        k = min(20, self.n_items)
-        lists = top_k_items(self.score(valid_users), k, self.train_[valid_users])
-        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[valid_users], k)))}
 
     def score(self, user_ids: np.ndarray) -> np.ndarray:
         user_ids = self._check_users(user_ids)

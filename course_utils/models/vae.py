@@ -394,30 +394,17 @@ class MultVAE(Recommender):
             update += 1
             return {"loss": loss.item(), "nll": nll.item(), "kl": kl.item(), "beta": beta}
 
-        evaluate, monitor, patience = None, None, None
-        if self._valid is not None:
-            evaluate, monitor, patience = self._validation_ndcg, "valid_NDCG@20", self.patience
         self.history_: History = fit(
             step,
             batches,
             self.epochs,
-            evaluate=evaluate,
-            monitor=monitor,
+            **self._early_stopping(self.patience),
             mode="max",
-            patience=patience,
             model=self.net_,
             desc="Mult-VAE",
             progress=self.progress,
         )
         self.net_.eval()
-
-    def _validation_ndcg(self) -> dict[str, float]:
-        from course_utils.metrics import ndcg_at_k
-
-        users = np.flatnonzero(np.diff(self._valid.indptr))
-        k = min(20, self.n_items)
-        lists = top_k_items(self.score(users), k, self.train_[users])
-        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[users], k)))}
 
     @torch.no_grad()
     def score_rows(self, rows: Matrix | np.ndarray, batch_size: int = 1024) -> np.ndarray:
