@@ -290,6 +290,25 @@ class ItemDistance(Protocol):
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray: ...
 
 
+def unit_rows(embeddings: np.ndarray, name: str = "embeddings") -> np.ndarray:
+    """Item embeddings ``(n_items, dim)`` scaled to unit length, so a dot product is a cosine.
+
+    Raises ``ValueError`` for an empty or non-2-D array, NaN/inf, or an all-zero row (whose
+    cosine is undefined).
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (n_items, dim) array, got shape {embeddings.shape}")
+    if not np.isfinite(embeddings).all():
+        raise ValueError(f"{name} contain NaN or inf")
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(
+            f"item {int(np.flatnonzero(norms[:, 0] == 0)[0])} has an all-zero embedding: cosine is undefined"
+        )
+    return embeddings / norms
+
+
 class CosineDistance:
     """``d(i, j) = 1 - cos(e_i, e_j)`` on item embeddings ``(n_items, dim)`` (text, image, ...).
 
@@ -297,21 +316,8 @@ class CosineDistance:
     """
 
     def __init__(self, embeddings: np.ndarray):
-        embeddings = np.asarray(embeddings, dtype=np.float64)
-        if embeddings.ndim != 2 or embeddings.shape[0] == 0:
-            raise ValueError(
-                f"embeddings must be a non-empty (n_items, dim) array, got shape {embeddings.shape}"
-            )
-        if not np.isfinite(embeddings).all():
-            raise ValueError("embeddings contain NaN or inf")
-        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-        if (norms == 0).any():
-            raise ValueError(
-                f"item {int(np.flatnonzero(norms[:, 0] == 0)[0])} has an all-zero embedding: "
-                "cosine is undefined"
-            )
-        self.unit = embeddings / norms  # (n_items, dim)
-        self.n_items = embeddings.shape[0]
+        self.unit = unit_rows(embeddings)  # (n_items, dim)
+        self.n_items = self.unit.shape[0]
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         similarity = np.einsum("...ad,...bd->...ab", self.unit[left], self.unit[right])

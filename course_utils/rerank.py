@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from course_utils.metrics import unit_rows
 from course_utils.models.recommenders import top_k_items
 
 # Bound the (users x candidates x dim) float64 blocks gathered per chunk (~64 MB).
@@ -76,20 +77,6 @@ def normalise_relevance(relevance: np.ndarray) -> np.ndarray:
     return np.divide(relevance - low, span, out=np.zeros_like(relevance), where=span > 0)
 
 
-def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
-        raise ValueError(
-            f"item_embeddings must be a non-empty (n_items, dim) array, got shape {embeddings.shape}"
-        )
-    if not np.isfinite(embeddings).all():
-        raise ValueError("item_embeddings contain NaN or inf")
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"item {int(np.flatnonzero(norms[:, 0] == 0)[0])} has an all-zero embedding")
-    return embeddings / norms
-
-
 def _relevance_order(candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
     order = np.argsort(-relevance, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(candidates, order, axis=1)
@@ -127,7 +114,7 @@ def mmr(
     (the paper's ``lambda`` is ``1 - diversity``; ``max`` over an empty ``S`` is 0).
     Returns item ids ``(n_users, k)``.
     """
-    unit = _unit_rows(item_embeddings)
+    unit = unit_rows(item_embeddings, "item_embeddings")
     candidates, relevance = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
     if diversity == 0:
         return _relevance_order(candidates, relevance, k)
@@ -302,7 +289,7 @@ def dpp(
     sliding-window variant (diversity only among the last ``window`` items).
     Returns item ids ``(n_users, k)``.
     """
-    unit = _unit_rows(item_embeddings)
+    unit = unit_rows(item_embeddings, "item_embeddings")
     candidates, relevance = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
     if window is not None and (
         isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1
