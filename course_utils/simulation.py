@@ -465,6 +465,29 @@ def run_feedback_loop(
 # --------------------------------------------------------------------------------------------
 
 
+def first_clicks(impressions: pd.DataFrame, n_clicks: int, shape: tuple[int, int]) -> sp.csr_array:
+    """Each user's first ``n_clicks`` logged clicks as a binary ``shape = (n_users, n_items)`` matrix.
+
+    The start of a *young* platform's loop: the model knows a few clicks per user, and the
+    data it learns from afterwards is caused by its own recommendations (the start-up period
+    of Chaney, Stewart & Engelhardt 2018). Clicks are taken in time order (ties: log order);
+    users with fewer clicks keep all of theirs, users with none have an empty row.
+    """
+    missing = {"user", "item", "timestamp", "clicked"} - set(impressions.columns)
+    if missing:
+        raise ValueError(f"impressions is missing column(s) {sorted(missing)}")
+    if isinstance(n_clicks, bool) or not isinstance(n_clicks, int | np.integer) or n_clicks < 1:
+        raise ValueError(f"n_clicks must be a positive integer, got {n_clicks!r}")
+    clicks = impressions.loc[impressions["clicked"].to_numpy(bool), ["user", "item", "timestamp"]]
+    clicks = clicks.sort_values(["user", "timestamp"], kind="stable")
+    clicks = clicks.drop_duplicates(["user", "item"])
+    early = clicks[clicks.groupby("user").cumcount().to_numpy() < n_clicks]
+    users, items = early["user"].to_numpy(np.int64), early["item"].to_numpy(np.int64)
+    if len(early) and (users.max() >= shape[0] or items.max() >= shape[1]):
+        raise ValueError(f"ids beyond shape {shape}: max user {users.max()}, max item {items.max()}")
+    return sp.csr_array((np.ones(len(early), np.float32), (users, items)), shape=shape)
+
+
 def last_logged_slates(impressions: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each user's last slate in the logs: ``(users (n,), slates (n, k))``, items in position order.
 
@@ -508,10 +531,10 @@ def describe_slates(simulator: UserSimulator, users: np.ndarray, slates: np.ndar
 def summarise(results: list[FeedbackLoopResult], baseline: str | None = None) -> pd.DataFrame:
     """One row per policy: the whole simulation in a line.
 
-    Columns: ``ild`` (mean over rounds), ``exposure_entropy``, ``cumulative_coverage``, ``gini``
-    and ``click_gini`` (after the last round), ``ctr`` (all rounds), ``utility`` (mean expected
-    clicks per slate over all rounds) and ``utility_change``: relative to the ``baseline``
-    policy's utility (default: the first result).
+    Columns: ``ild`` and ``coverage`` (means over rounds), ``exposure_entropy``,
+    ``cumulative_coverage``, ``gini`` and ``click_gini`` (after the last round), ``ctr`` (all
+    rounds), ``utility`` (mean expected clicks per slate over all rounds) and
+    ``utility_change``: relative to the ``baseline`` policy's utility (default: the first result).
     """
     if not results:
         raise ValueError("results is empty: run at least one policy")
@@ -520,6 +543,7 @@ def summarise(results: list[FeedbackLoopResult], baseline: str | None = None) ->
         rounds = result.rounds
         rows[result.policy] = {
             "ild": rounds["ild"].mean(),
+            "coverage": rounds["coverage"].mean(),
             "exposure_entropy": rounds["exposure_entropy"].iloc[-1],
             "cumulative_coverage": rounds["cumulative_coverage"].iloc[-1],
             "gini": rounds["gini"].iloc[-1],

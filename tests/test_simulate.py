@@ -168,3 +168,25 @@ def test_bad_input_gets_clear_errors():
     visual[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         UserSimulator.sample(codes, visual, appeal, 5, np.random.default_rng(0))
+
+
+def test_session_intents_give_the_logs_their_order():
+    """With persistent, focused intents, consecutive slates share their dominant category."""
+    sim = tiny_simulator(n_users=30, config=TasteConfig(base_logit=-1.0))
+
+    def slate_categories(**intents):
+        logs = log_impressions(sim, np.full(30, 10), np.random.default_rng(0), slate_size=5, **intents)
+        logs = logs.assign(
+            category=sim.item_codes[logs["item"], 0], session=logs["timestamp"] - logs["position"]
+        )
+        return logs.groupby(["user", "session"])["category"].agg(lambda c: np.bincount(c).argmax())
+
+    def repeat_rate(dominant):  # share of sessions whose dominant category equals the previous session's
+        return np.mean([np.mean(d.to_numpy()[1:] == d.to_numpy()[:-1]) for _, d in dominant.groupby("user")])
+
+    ordered = repeat_rate(slate_categories(intent_persistence=1.0, intent_focus=8.0))
+    unordered = repeat_rate(slate_categories(intent_focus=0.0))
+    assert ordered > 0.9  # the same page every visit
+    assert unordered < 0.6
+    with pytest.raises(ValueError, match="intent_persistence"):
+        log_impressions(sim, np.full(30, 2), np.random.default_rng(0), intent_persistence=1.5)

@@ -17,6 +17,7 @@ from course_utils.simulation import (
     attribute_embeddings,
     category_entropy,
     describe_slates,
+    first_clicks,
     inserted_items,
     last_logged_slates,
     plot_rounds,
@@ -255,6 +256,27 @@ def test_last_logged_slates_takes_each_users_last_complete_session():
         last_logged_slates(impressions.drop(columns="timestamp"), k=2)
 
 
+def test_first_clicks_keeps_each_users_earliest_clicks_in_time_order():
+    impressions = pd.DataFrame(
+        {
+            "user": [0, 0, 0, 0, 0, 1, 1],
+            "item": [4, 5, 6, 7, 4, 1, 2],
+            "timestamp": [300, 100, 200, 50, 10, 20, 10],
+            "clicked": [True, True, True, False, True, True, False],
+        }
+    )
+    early = first_clicks(impressions, 2, shape=(3, 8))
+    assert early.shape == (3, 8)
+    # user 0 clicked 4 (t=10), 5 (t=100), 6 (t=200), 4 again (t=300): the first two distinct items
+    np.testing.assert_array_equal(early.toarray()[0].nonzero()[0], [4, 5])
+    np.testing.assert_array_equal(early.toarray()[1].nonzero()[0], [1])  # one click only
+    assert early.toarray()[2].sum() == 0  # no clicks
+    with pytest.raises(ValueError, match="positive integer"):
+        first_clicks(impressions, 0, shape=(3, 8))
+    with pytest.raises(ValueError, match="beyond shape"):
+        first_clicks(impressions, 2, shape=(2, 5))
+
+
 def test_describe_slates_and_summarise(tiny_shop):
     simulator, history = tiny_shop
     users = np.arange(3)
@@ -272,6 +294,7 @@ def test_describe_slates_and_summarise(tiny_shop):
     assert list(table.index) == ["relevance only", "MMR"]
     assert table.loc["relevance only", "utility_change"] == 0.0
     assert np.isclose(table.loc["MMR", "utility"], runs[1].utility.mean())
+    assert np.isclose(table.loc["MMR", "coverage"], runs[1].rounds["coverage"].mean())
     with pytest.raises(ValueError, match="unknown baseline"):
         summarise(runs, baseline="popularity")
 

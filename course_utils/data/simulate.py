@@ -26,8 +26,19 @@ The user model, for user ``u`` and item ``i``:
 
 The logging policy (:func:`log_impressions`) is popularity-biased: slates are sampled by the
 Gumbel-top-k trick (Kool et al. 2019) from ``softmax(popularity_weight * log(popularity) +
-personalisation * a[u, :])``, where popularity counts the clicks logged so far (rich get
-richer) plus a merchandising prior. The logs therefore carry exposure bias, as real ones do.
+personalisation * a[u, :] + intent_focus * [category(i) = c_us])``, where popularity counts the
+clicks logged so far (rich get richer) plus a merchandising prior. The logs therefore carry
+exposure bias, as real ones do.
+
+**Session intents** give the logs their order. Each visit ``s`` starts on one category page
+``c_us`` (the shopper looking for boots opens "Ankle boots"), and the shop fills most of the
+slate from that category. The intent persists from one visit to the next with probability
+``intent_persistence`` (a shopper comes back for the boots she has not found yet) and is
+otherwise drawn afresh from the shopper's own category taste, ``P(c) = softmax(W_category[u])``.
+The user model above does not change -- intents decide what is *shown*, not what attracts --
+but a shopper's next click now depends on her recent clicks, which is what sequential
+recommenders such as SASRec (Kang & McAuley 2018) and session-based ones (Hidasi et al. 2016)
+exploit; a model that ignores order, popularity included, cannot.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, softmax
 
 ATTRIBUTES = ("category", "colour", "material", "style", "season", "brand")
 TEXT_ONLY_ATTRIBUTES = ("material", "style", "season", "brand")
@@ -292,6 +303,13 @@ def _check_catalog(item_codes: np.ndarray, visual: np.ndarray, appeal: np.ndarra
     return item_codes, visual, appeal
 
 
+def _sample_categories(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One category per row of ``probabilities`` ``(n, n_categories)`` (inverse-CDF sampling)."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    draws = rng.random((len(probabilities), 1)) * cumulative[:, -1:]
+    return (draws >= cumulative).sum(axis=1)
+
+
 def log_impressions(
     simulator: UserSimulator,
     sessions_per_user: np.ndarray,
@@ -302,6 +320,8 @@ def log_impressions(
     popularity_weight: float = 1.0,
     personalisation: float = 0.3,
     prior_strength: float = 5.0,
+    intent_persistence: float = 0.75,
+    intent_focus: float = 3.0,
     start_timestamp: int = 1_709_251_200,  # 2024-03-01 00:00 UTC
     span_days: float = 90.0,
 ) -> pd.DataFrame:
@@ -309,10 +329,14 @@ def log_impressions(
 
     Sessions happen in rounds; in round ``t`` every user with ``t < sessions_per_user[u]``
     (or still below ``min_clicks`` clicks; nobody gets more than ``max_sessions``, so a user
-    who rarely clicks may end below ``min_clicks``: check the result) sees one slate sampled
-    without replacement from ``softmax(popularity_weight * log(pop) + personalisation * a[u])``
+    who rarely clicks may end below ``min_clicks``: check the result) opens the page of her
+    session intent ``c`` (module docstring: kept from her previous session with probability
+    ``intent_persistence``, else drawn from ``softmax(W_category[u])``) and sees one slate
+    sampled without replacement from
+    ``softmax(popularity_weight * log(pop) + personalisation * a[u] + intent_focus * [category = c])``
     by the Gumbel-top-k trick (Kool et al. 2019), skipping items the user already clicked.
     ``pop_i = prior_strength * exp(q_i) / mean(exp(q)) + clicks_i`` is updated after every round.
+    ``intent_focus = 0`` (or ``intent_persistence = 0`` with a flat taste) removes the order.
     Session times are spread over ``span_days`` per user (at least ``MIN_SESSION_GAP`` seconds
     apart); an impression's timestamp is its session's start plus its position in seconds, so
     rows sort in reading order and ``timestamp - position`` identifies the session.
@@ -325,6 +349,8 @@ def log_impressions(
         raise ValueError(f"sessions_per_user must be positive integers of shape ({n_users},)")
     if not 1 <= slate_size <= n_items:
         raise ValueError(f"slate_size must lie in [1, {n_items}] (the catalog size), got {slate_size}")
+    if not 0.0 <= intent_persistence <= 1.0:
+        raise ValueError(f"intent_persistence is a probability in [0, 1], got {intent_persistence}")
 
     affinity = simulator.affinity()  # (n_users, n_items)
     prior = np.exp(simulator.appeal) / np.exp(simulator.appeal).mean()
@@ -336,13 +362,24 @@ def log_impressions(
     gaps = MIN_SESSION_GAP + rng.exponential(1.0, size=(n_users, max_sessions)) * mean_gap[:, None]
     session_start = first_session[:, None] + np.cumsum(gaps, axis=1) - gaps[:, :1]  # (n_users, max_sessions)
 
+    categories = simulator.item_codes[:, 0]
+    category_taste = softmax(simulator.attribute_weights[0], axis=1)  # (n_users, n_categories)
+    intent = _sample_categories(category_taste, rng)  # (n_users,) the page each user opens first
+
     blocks = []
     for session in range(max_sessions):
         active = np.flatnonzero((session < sessions_per_user) | (user_clicks < min_clicks))
         if len(active) == 0:
             break
+        if session > 0:
+            moves_on = rng.random(n_users) >= intent_persistence
+            intent = np.where(moves_on, _sample_categories(category_taste, rng), intent)
         popularity = prior_strength * prior + item_clicks
-        logits = popularity_weight * np.log(popularity)[None, :] + personalisation * affinity[active]
+        logits = (
+            popularity_weight * np.log(popularity)[None, :]
+            + personalisation * affinity[active]
+            + intent_focus * (categories[None, :] == intent[active, None])
+        )
         logits[already_clicked[active]] = -np.inf
         perturbed = logits + rng.gumbel(size=logits.shape)  # (n_active, n_items)
         top = np.argpartition(-perturbed, slate_size - 1, axis=1)[:, :slate_size]
