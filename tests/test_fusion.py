@@ -283,6 +283,43 @@ def test_train_click_model_is_deterministic_and_learns():
     assert history.frame()["loss"].iloc[-1] < history.frame()["loss"].iloc[0]
 
 
+def test_position_bias_is_added_only_with_positions_and_learned_from_position_driven_clicks():
+    features, _ = tiny_click_features()
+    generator = torch.Generator().manual_seed(3)
+    n = 2000
+    users, items = (
+        torch.randint(0, 4, (n,), generator=generator),
+        torch.randint(0, 12, (n,), generator=generator),
+    )
+    positions = torch.randint(0, 5, (n,), generator=generator)
+    examination = torch.tensor([0.6, 0.4, 0.25, 0.15, 0.08])  # clicks depend on the position only
+    clicked = (torch.rand(n, generator=generator) < examination[positions]).float()
+    data = Impressions(users, items, clicked, positions=positions)
+
+    torch.manual_seed(0)
+    model = ClickModel({"text": 6}, hidden_dim=8, n_positions=5).eval()  # eval: no dropout noise
+    item_batch, user_batch = features.lookup(users[:3], items[:3], modalities=["text"])
+    with torch.no_grad():
+        model.position_bias.weight.copy_(torch.arange(5.0)[:, None])
+        content = model(item_batch, user_batch)  # no positions: the content score alone
+        torch.testing.assert_close(
+            model(item_batch, user_batch, positions[:3]), content + positions[:3].float()
+        )
+        model.position_bias.weight.zero_()
+    train_click_model(model, features, data, epochs=10, batch_size=128, lr=3e-2, device=CPU, progress=False)
+    bias = model.position_bias.weight.detach().squeeze(1)
+    assert torch.all(bias[:-1] > bias[1:]), f"the learned bias should fall with the position, got {bias}"
+
+    with pytest.raises(ValueError, match="no position bias"):
+        ClickModel({"text": 6}, hidden_dim=8)(item_batch, user_batch, positions[:3])
+    with pytest.raises(ValueError, match="positions must lie"):
+        model(item_batch, user_batch, torch.tensor([0, 1, 5]))
+    with pytest.raises(ValueError, match="carry no positions"):
+        predict_clicks(model, features, Impressions(users, items, clicked))
+    with pytest.raises(ValueError, match="positive slate length"):
+        ClickModel({"text": 6}, n_positions=0)
+
+
 def test_impressions_subset_keeps_rows_aligned():
     data = Impressions(
         torch.tensor([0, 1, 2]),
@@ -293,6 +330,10 @@ def test_impressions_subset_keeps_rows_aligned():
     part = data.subset(np.array([2, 0]))
     assert part.users.tolist() == [2, 0] and part.items.tolist() == [7, 5]
     assert part.clicked.tolist() == [1.0, 1.0] and part.in_history.tolist() == [0.0, 0.0]
+    assert part.positions is None
+    placed = Impressions(data.users, data.items, data.clicked, positions=torch.tensor([4, 0, 9]))
+    assert placed.subset(np.array([2, 0])).positions.tolist() == [9, 4]
+    assert [batch.positions.tolist() for batch in placed.batches(2)] == [[4, 0], [9]]
 
 
 def test_impressions_reject_ragged_columns():
@@ -315,9 +356,12 @@ def test_split_impressions_follows_each_users_click_split_in_time():
             "item": [0, 5, 3, 2, 4, 1, 0, 2],
             "timestamp": [1, 3, 4, 5, 5, 6, 2, 9],
             "clicked": [1, 0, 1, 0, 1, 0, 1, 0],
+            "position": [0, 1, 2, 3, 4, 5, 6, 7],
         }
     )
     splits = split_impressions(impressions, interactions)
+    assert splits["train"].positions.tolist() == [0, 1, 6] and splits["test"].positions.tolist() == [3, 4]
+    assert split_impressions(impressions.drop(columns="position"), interactions)["train"].positions is None
     assert splits["train"].items.tolist() == [0, 5, 0] and splits["train"].users.tolist() == [0, 0, 1]
     assert splits["train"].in_history.tolist() == [1.0, 0.0, 1.0]  # a training click leaves its own profile
     assert splits["valid"].items.tolist() == [3]

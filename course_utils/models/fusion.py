@@ -9,7 +9,8 @@ Read top to bottom:
    loss so that an item's text and image land close together, and retrieval Recall@K;
 3. the article's §5.2 click model rebuilt correctly in PyTorch on cached embeddings of frozen
    encoders: one tower per modality, a fusion, a sigmoid output trained with binary
-   cross-entropy -- in text-only, image-only and fused variants.
+   cross-entropy -- in text-only, image-only and fused variants, with a learned position bias
+   so that the content towers are not credited with where the logging policy put an item.
 
 Every fusion module takes one tensor per modality, each of shape ``(batch, input_dims[m])``,
 as positional arguments (``fusion(text, image)``) and returns ``(batch, output_dim)``.
@@ -399,10 +400,19 @@ class ClickModel(nn.Module):
     * the modality's token is ``[f_m(x_m) * f_m(u_m); f_m(x_m)]`` -- the match between user and
       item, plus the item on its own;
     * the tokens are fused (``concat``, ``attention`` or ``gated``), and a small MLP gives the
-      click logit. ``sigmoid(logit)`` is the click probability; train with
-      ``BCEWithLogits`` (numerically safer than a sigmoid followed by BCE).
+      content logit ``s(u, i)``;
+    * with ``n_positions``, a learned bias per slate position is added while training on logged
+      impressions: ``logit = s(u, i) + beta[p]``. Clicks depend on where an item was shown
+      (position bias); without ``beta`` the content towers would learn "items the logging
+      policy put on top are good". This is the additive "shallow tower" of Zhao et al. (2019);
+      on the logit scale it plays the role of the examination factor of a position-based model
+      (Craswell et al. 2008; PAL, Guo et al. 2019). Called without positions, the model returns
+      ``s(u, i)``: every item scored as if shown at the same position, which is what ranking
+      needs.
 
-    Text-only, image-only and fused models are the same class with one or two modalities.
+    ``sigmoid(logit)`` is the click probability; train with ``BCEWithLogits`` (numerically
+    safer than a sigmoid followed by BCE). Text-only, image-only and fused models are the same
+    class with one or two modalities.
     """
 
     def __init__(
@@ -411,10 +421,13 @@ class ClickModel(nn.Module):
         hidden_dim: int = 64,
         fusion: str = "concat",
         dropout: float = 0.1,
+        n_positions: int | None = None,
     ) -> None:
         super().__init__()
         if not modality_dims:
             raise ValueError("modality_dims must name at least one modality, e.g. {'text': 384}")
+        if n_positions is not None and n_positions < 1:
+            raise ValueError(f"n_positions must be a positive slate length, got {n_positions}")
         self.modalities = list(modality_dims)
         self.towers = nn.ModuleDict(
             {
@@ -429,6 +442,9 @@ class ClickModel(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden_dim, 1),
         )
+        self.position_bias = None if n_positions is None else nn.Embedding(n_positions, 1)
+        if self.position_bias is not None:
+            nn.init.zeros_(self.position_bias.weight)  # start from "position does not matter"
 
     def embed(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Tower outputs ``{modality: (batch, hidden_dim)}`` of item features or user profiles."""
@@ -449,9 +465,30 @@ class ClickModel(nn.Module):
         """Click logits ``(batch,)`` from tower outputs (``embed``): fusion of the tokens, then the head."""
         return self.head(self.fusion(*self._tokens(item_hidden, user_hidden))).squeeze(-1)
 
-    def forward(self, item: Mapping[str, Tensor], user: Mapping[str, Tensor]) -> Tensor:
-        """Click logits ``(batch,)`` from item features and user profiles, each ``{modality: (batch, d)}``."""
-        return self.score_embedded(self.embed(item), self.embed(user))
+    def forward(
+        self, item: Mapping[str, Tensor], user: Mapping[str, Tensor], positions: Tensor | None = None
+    ) -> Tensor:
+        """Click logits ``(batch,)`` from item features and user profiles, each ``{modality: (batch, d)}``.
+
+        ``positions`` ``(batch,)`` (slate positions, 0 = top) adds the learned position bias;
+        without them the logit is the content score alone.
+        """
+        logits = self.score_embedded(self.embed(item), self.embed(user))
+        if positions is None:
+            return logits
+        if self.position_bias is None:
+            raise ValueError("this model has no position bias: create it with ClickModel(..., n_positions=K)")
+        if positions.min() < 0 or positions.max() >= self.position_bias.num_embeddings:
+            raise ValueError(
+                f"positions must lie in [0, {self.position_bias.num_embeddings}), "
+                f"got [{int(positions.min())}, {int(positions.max())}]"
+            )
+        return logits + self.position_bias(positions).squeeze(-1)
+
+    @property
+    def uses_positions(self) -> bool:
+        """Whether the model was built with a position bias (``n_positions``)."""
+        return self.position_bias is not None
 
     def modality_weights(self, item: Mapping[str, Tensor], user: Mapping[str, Tensor]) -> Tensor:
         """Per-modality weights ``(batch, M)`` of an attention or gated fusion (concat has none)."""
@@ -554,45 +591,53 @@ class Impressions:
     """Labelled (user, item) pairs: ``users``, ``items`` (long) and ``clicked`` (0/1 float), all ``(n,)``.
 
     ``in_history`` (optional, 0/1) marks pairs whose item is in the user's profile history, so
-    that ``ClickFeatures.lookup`` leaves it out of the profile.
+    that ``ClickFeatures.lookup`` leaves it out of the profile. ``positions`` (optional, long)
+    is the slate position at which the item was shown (0 = top), for a position-aware model.
     """
 
     users: Tensor
     items: Tensor
     clicked: Tensor
     in_history: Tensor | None = None
+    positions: Tensor | None = None
 
     def __post_init__(self) -> None:
         lengths = {len(self.users), len(self.items), len(self.clicked)}
-        if self.in_history is not None:
-            lengths.add(len(self.in_history))
+        lengths |= {len(t) for t in (self.in_history, self.positions) if t is not None}
         if len(lengths) != 1 or not len(self.users):
             raise ValueError(
-                f"users, items, clicked (and in_history) must be non-empty and equally long, got {lengths}"
+                "users, items, clicked (and in_history, positions) must be non-empty and equally long, "
+                f"got {lengths}"
             )
 
     def __len__(self) -> int:
         return len(self.users)
 
     def subset(self, index: Tensor | np.ndarray) -> Impressions:
-        """The rows ``index`` (positions or a boolean mask), e.g. a random sample for faster training."""
+        """The rows ``index`` (row numbers or a boolean mask), e.g. a random sample for faster training."""
         index = torch.as_tensor(index)
-        in_history = None if self.in_history is None else self.in_history[index]
-        return Impressions(self.users[index], self.items[index], self.clicked[index], in_history)
+        return Impressions(
+            self.users[index],
+            self.items[index],
+            self.clicked[index],
+            None if self.in_history is None else self.in_history[index],
+            None if self.positions is None else self.positions[index],
+        )
+
+    def to(self, device: torch.device | str) -> Impressions:
+        """The same impressions on ``device``."""
+        return Impressions(
+            *(None if t is None else t.to(device) for t in (self.users, self.items, self.clicked)),
+            *(None if t is None else t.to(device) for t in (self.in_history, self.positions)),
+        )
 
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
-    ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
-        """Yield ``(users, items, clicked, in_history)`` slices of ``batch_size``."""
+    ) -> Iterator[Impressions]:
+        """Yield consecutive (or, with ``shuffle``, random) subsets of ``batch_size`` rows."""
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for start in range(0, len(self), batch_size):
-            index = order[start : start + batch_size]
-            yield (
-                self.users[index],
-                self.items[index],
-                self.clicked[index],
-                None if self.in_history is None else self.in_history[index],
-            )
+            yield self.subset(order[start : start + batch_size])
 
 
 def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> dict[str, Impressions]:
@@ -607,7 +652,8 @@ def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> 
     period look colder than it is. A user whose clicks were too few to split keeps them all in
     ``train``. In the train period, ``in_history`` marks pairs whose item is in the user's
     training clicks (``ClickFeatures.lookup`` leaves it out of the profile).
-    ``impressions`` needs the columns ``user, item, timestamp, clicked``.
+    ``impressions`` needs the columns ``user, item, timestamp, clicked``; with a ``position``
+    column the splits carry the slate positions too.
     """
     missing = {"user", "item", "timestamp", "clicked"} - set(impressions.columns)
     if missing:
@@ -627,6 +673,7 @@ def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> 
     period = sum((timestamps > end[users]).astype(int) for end in period_end)
     in_training_history = np.asarray(interactions.train[users, items]).ravel() > 0
     clicked = impressions["clicked"].to_numpy().astype(np.float32)
+    positions = impressions["position"].to_numpy().astype(np.int64) if "position" in impressions else None
     splits = {}
     for code, name in enumerate(("train", "valid", "test")):
         rows = period == code
@@ -637,24 +684,29 @@ def split_impressions(impressions: pd.DataFrame, interactions: Interactions) -> 
             torch.as_tensor(items[rows]),
             torch.as_tensor(clicked[rows]),
             torch.as_tensor(in_training_history[rows] & (code == 0), dtype=torch.float32),
+            None if positions is None else torch.as_tensor(positions[rows]),
         )
     return splits
+
+
+def _batch_logits(model: ClickModel, features: ClickFeatures, batch: Impressions) -> Tensor:
+    """Logits of one batch (already on the model's device), with its positions if the model uses them."""
+    item_batch, user_batch = features.lookup(batch.users, batch.items, batch.in_history, model.modalities)
+    if model.uses_positions and batch.positions is None:
+        raise ValueError("the model has a position bias but the impressions carry no positions")
+    return model(item_batch, user_batch, batch.positions if model.uses_positions else None)
 
 
 def predict_clicks(
     model: ClickModel, features: ClickFeatures, data: Impressions, batch_size: int = 4096
 ) -> np.ndarray:
-    """Click probabilities ``sigmoid(logit)`` for every pair of ``data``, shape ``(n,)``."""
+    """Click probabilities ``sigmoid(logit)`` of every pair of ``data``, at its logged positions: ``(n,)``."""
     device = next(model.parameters()).device
     model.eval()
     outputs = []
     with torch.no_grad():
-        for users, items, _, in_history in data.batches(batch_size):
-            leave_out = None if in_history is None else in_history.to(device)
-            item_batch, user_batch = features.lookup(
-                users.to(device), items.to(device), leave_out, model.modalities
-            )
-            outputs.append(torch.sigmoid(model(item_batch, user_batch)).cpu())
+        for batch in data.batches(batch_size):
+            outputs.append(torch.sigmoid(_batch_logits(model, features, batch.to(device))).cpu())
     return torch.cat(outputs).numpy()
 
 
@@ -665,7 +717,8 @@ def score_all_items(
 
     The towers run once per item and once per user; only the fusion and the head run on all
     ``n_users x n_items`` pairs (``users_per_batch`` users at a time bounds the memory).
-    Profiles are the users' full history (nothing left out): we predict the future.
+    Profiles are the users' full history (nothing left out): we predict the future. A position
+    bias, if the model has one, is left out: every item is ranked as if shown at the same place.
     """
     device = next(model.parameters()).device
     users = np.asarray(users)
@@ -710,6 +763,9 @@ def train_click_model(
 ) -> History:
     """Train a ``ClickModel`` with binary cross-entropy on logits, AdamW and ``course_utils.train.fit``.
 
+    A model with a position bias (``n_positions``) learns it jointly from the impressions'
+    ``positions`` (``split_impressions`` keeps them when the log has a ``position`` column).
+
     When ``valid`` is given, its log-loss (``valid_logloss``) is computed after every epoch;
     training stops after ``patience`` epochs without improvement and keeps the best weights.
     """
@@ -718,10 +774,9 @@ def train_click_model(
     features = features.to(device)
     generator = torch.Generator().manual_seed(seed)
 
-    def loss(net: nn.Module, batch: tuple[Tensor, Tensor, Tensor, Tensor | None]) -> Tensor:
-        users, items, clicked, in_history = (None if t is None else t.to(device) for t in batch)
-        item_batch, user_batch = features.lookup(users, items, in_history, net.modalities)
-        return F.binary_cross_entropy_with_logits(net(item_batch, user_batch), clicked)
+    def loss(net: ClickModel, batch: Impressions) -> Tensor:
+        batch = batch.to(device)
+        return F.binary_cross_entropy_with_logits(_batch_logits(net, features, batch), batch.clicked)
 
     def evaluate() -> dict[str, float]:
         probabilities = torch.as_tensor(predict_clicks(model, features, valid)).clamp(1e-7, 1 - 1e-7)
@@ -730,7 +785,7 @@ def train_click_model(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     step = supervised_step(model, loss, optimizer)
 
-    def batches() -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
+    def batches() -> Iterator[Impressions]:
         return train.batches(batch_size, shuffle=True, generator=generator)
 
     return fit(
