@@ -13,7 +13,10 @@ One **round** of :func:`run_feedback_loop`, for every simulated user at once:
 4. the clicks are appended to the log and the recommender is refit on the grown log.
 
 This is the loop that Chaney, Stewart & Engelhardt (2018) and Jiang et al. (2019) study: a
-model trained on the clicks its own recommendations caused. The default recommender of the
+model trained on the clicks its own recommendations caused. Where it starts matters: trained
+on the shop's full, popularity-biased log, item-kNN is narrow from the first round; started
+from each user's first few clicks (:func:`first_clicks`, a young shop), it narrows round
+after round as its own clicks come to dominate the data. The default recommender of the
 course notebook is item-kNN (Sarwar et al. 2001), refit from scratch every round because that
 takes well under a second: 20 rounds over 1,000 users take about 10 CPU seconds per policy,
 half of them refitting (``bench/bench_simulation.py``).
