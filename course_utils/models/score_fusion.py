@@ -163,15 +163,7 @@ def reciprocal_rank_fusion(
     """
     if not k >= 0:
         raise ValueError(f"the RRF constant k must be >= 0, got {k}")
-    arrays = _as_named_scores(scores)
-    resolved = _resolve_weights(list(arrays), weights)
-    fused = np.zeros(next(iter(arrays.values())).shape)
-    ever_included = np.zeros(fused.shape, dtype=bool)
-    for name, array in arrays.items():
-        included = np.isfinite(array)
-        fused += np.where(included, resolved[name] / (k + score_ranks(array)), 0.0)
-        ever_included |= included
-    return np.where(ever_included, fused, -np.inf)
+    return _rank_vote(scores, weights, lambda ranks, n_finite: 1.0 / (k + ranks))
 
 
 def borda_fusion(scores: Mapping[str, np.ndarray], weights: Mapping[str, float] | None = None) -> np.ndarray:
@@ -182,6 +174,20 @@ def borda_fusion(scores: Mapping[str, np.ndarray], weights: Mapping[str, float] 
     get no points from it; items every scorer excludes get ``-inf``. With all rows the
     same length this equals ``(n - 1)`` times weighted fusion with rank normalisation.
     """
+    return _rank_vote(scores, weights, lambda ranks, n_finite: n_finite - ranks)
+
+
+def _rank_vote(
+    scores: Mapping[str, np.ndarray],
+    weights: Mapping[str, float] | None,
+    points: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """``sum_r w_r * points(rank_r, n_r)`` over the scorers' rankings, the common core of RRF and Borda.
+
+    ``points`` maps the 1-based ranks (ties averaged) and each row's number of finite scores
+    ``n_r`` (broadcastable, ``(..., 1)``) to the points an item earns. Items a scorer excludes
+    (``-inf``) earn nothing from it; items every scorer excludes get ``-inf``.
+    """
     arrays = _as_named_scores(scores)
     resolved = _resolve_weights(list(arrays), weights)
     fused = np.zeros(next(iter(arrays.values())).shape)
@@ -189,7 +195,7 @@ def borda_fusion(scores: Mapping[str, np.ndarray], weights: Mapping[str, float] 
     for name, array in arrays.items():
         included = np.isfinite(array)
         n_finite = included.sum(axis=-1, keepdims=True)
-        fused += np.where(included, resolved[name] * (n_finite - score_ranks(array)), 0.0)
+        fused += np.where(included, resolved[name] * points(score_ranks(array), n_finite), 0.0)
         ever_included |= included
     return np.where(ever_included, fused, -np.inf)
 
