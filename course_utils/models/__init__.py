@@ -3,6 +3,7 @@
 ``vae`` (VAE, Mult-VAE) · ``gan`` (MLP GAN, DCGAN, conditional GAN, sample diversity) ·
 ``attention`` (scaled dot-product and multi-head attention, SASRec) · ``recommenders``
 (popularity, item-kNN, MF/BPR: the uniform ``fit / score / recommend`` interface) ·
-``fusion`` (concat / attention / gated fusion, contrastive aligner, click model) ·
+``fusion`` (concat / attention / gated fusion, contrastive aligner) · ``click_model`` (the
+article's click model with user profiles and a position bias) ·
 ``score_fusion`` (score normalisation, weighted and rank fusion, cascades).
 """
