@@ -10,8 +10,8 @@ and whole-catalog scoring for ranking.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -254,23 +254,19 @@ class Impressions:
     def __len__(self) -> int:
         return len(self.users)
 
+    def _map(self, transform: Callable[[Tensor], Tensor]) -> Impressions:
+        """A new ``Impressions`` with ``transform`` applied to every column present."""
+        columns = (getattr(self, column.name) for column in fields(self))
+        return Impressions(*(None if column is None else transform(column) for column in columns))
+
     def subset(self, index: Tensor | np.ndarray) -> Impressions:
         """The rows ``index`` (row numbers or a boolean mask), e.g. a random sample for faster training."""
         index = torch.as_tensor(index)
-        return Impressions(
-            self.users[index],
-            self.items[index],
-            self.clicked[index],
-            None if self.in_history is None else self.in_history[index],
-            None if self.positions is None else self.positions[index],
-        )
+        return self._map(lambda column: column[index])
 
     def to(self, device: torch.device | str) -> Impressions:
         """The same impressions on ``device``."""
-        return Impressions(
-            *(None if t is None else t.to(device) for t in (self.users, self.items, self.clicked)),
-            *(None if t is None else t.to(device) for t in (self.in_history, self.positions)),
-        )
+        return self._map(lambda column: column.to(device))
 
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
