@@ -51,6 +51,7 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from course_utils.data.interactions import Interactions
 from course_utils.data.simulate import UserSimulator
 from course_utils.metrics import CosineDistance, gini_index, intra_list_diversity
 from course_utils.rerank import candidate_set
@@ -468,27 +469,23 @@ def run_feedback_loop(
 # --------------------------------------------------------------------------------------------
 
 
-def first_clicks(impressions: pd.DataFrame, n_clicks: int, shape: tuple[int, int]) -> sp.csr_array:
-    """Each user's first ``n_clicks`` logged clicks as a binary ``shape = (n_users, n_items)`` matrix.
+def first_clicks(interactions: Interactions, n_clicks: int) -> sp.csr_array:
+    """Each user's first ``n_clicks`` clicked items as a binary ``(n_users, n_items)`` matrix.
 
     The start of a *young* platform's loop: the model knows a few clicks per user, and the
     data it learns from afterwards is caused by its own recommendations (the start-up period
-    of Chaney, Stewart & Engelhardt 2018). Clicks are taken in time order (ties: log order);
-    users with fewer clicks keep all of theirs, users with none have an empty row.
+    of Chaney, Stewart & Engelhardt 2018). ``interactions.events`` already holds each user's
+    distinct clicked items in time order (all splits; ties in log order); users with fewer
+    clicks keep all of theirs, users with none have an empty row.
     """
-    missing = {"user", "item", "timestamp", "clicked"} - set(impressions.columns)
-    if missing:
-        raise ValueError(f"impressions is missing column(s) {sorted(missing)}")
     if isinstance(n_clicks, bool) or not isinstance(n_clicks, int | np.integer) or n_clicks < 1:
         raise ValueError(f"n_clicks must be a positive integer, got {n_clicks!r}")
-    clicks = impressions.loc[impressions["clicked"].to_numpy(bool), ["user", "item", "timestamp"]]
-    clicks = clicks.sort_values(["user", "timestamp"], kind="stable")
-    clicks = clicks.drop_duplicates(["user", "item"])
-    early = clicks[clicks.groupby("user").cumcount().to_numpy() < n_clicks]
-    users, items = early["user"].to_numpy(np.int64), early["item"].to_numpy(np.int64)
-    if len(early) and (users.max() >= shape[0] or items.max() >= shape[1]):
-        raise ValueError(f"ids beyond shape {shape}: max user {users.max()}, max item {items.max()}")
-    return sp.csr_array((np.ones(len(early), np.float32), (users, items)), shape=shape)
+    events = interactions.events
+    early = events[events.groupby("user").cumcount().to_numpy() < n_clicks]
+    return sp.csr_array(
+        (np.ones(len(early), np.float32), (early["user"].to_numpy(), early["item"].to_numpy())),
+        shape=(interactions.n_users, interactions.n_items),
+    )
 
 
 def last_logged_slates(impressions: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from course_utils import rerank
+from course_utils.data.interactions import Interactions
 from course_utils.data.simulate import UserSimulator
 from course_utils.models.recommenders import ItemKNN
 from course_utils.simulation import (
@@ -265,16 +266,15 @@ def test_first_clicks_keeps_each_users_earliest_clicks_in_time_order():
             "clicked": [True, True, True, False, True, True, False],
         }
     )
-    early = first_clicks(impressions, 2, shape=(3, 8))
+    clicks = impressions[impressions["clicked"]]  # as load_fashion_shop builds its interactions
+    early = first_clicks(Interactions.from_events(clicks, n_users=3, n_items=8), 2)
     assert early.shape == (3, 8)
     # user 0 clicked 4 (t=10), 5 (t=100), 6 (t=200), 4 again (t=300): the first two distinct items
     np.testing.assert_array_equal(early.toarray()[0].nonzero()[0], [4, 5])
     np.testing.assert_array_equal(early.toarray()[1].nonzero()[0], [1])  # one click only
     assert early.toarray()[2].sum() == 0  # no clicks
     with pytest.raises(ValueError, match="positive integer"):
-        first_clicks(impressions, 0, shape=(3, 8))
-    with pytest.raises(ValueError, match="beyond shape"):
-        first_clicks(impressions, 2, shape=(2, 5))
+        first_clicks(Interactions.from_events(clicks, n_users=3, n_items=8), 0)
 
 
 def test_describe_slates_and_summarise(tiny_shop):
