@@ -51,9 +51,10 @@ import torch
 
 from course_utils import metrics, rerank
 from course_utils.encoders.cache import Encoder, cache_key, cached_encode, embeddings_dir
-from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, Recommender, top_k_items
+from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, Recommender
 from course_utils.models.score_fusion import Cascade, CascadeResult, Stage, scoring_stage, weighted_fusion
 from course_utils.models.vae import MultVAE
+from course_utils.ranking import top_k_items
 
 DATASETS = ("shop", "ml100k")
 MODALITIES = ("cf", "text", "image")  # the scores the fusion can weigh

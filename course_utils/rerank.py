@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from course_utils.metrics import unit_rows
-from course_utils.models.recommenders import top_k_items
+from course_utils.ranking import top_k_items
 
 # Bound the (users x candidates x dim) float64 blocks gathered per chunk (~64 MB).
 _CHUNK_ELEMENTS = 8_000_000

@@ -6,7 +6,8 @@ import scipy.sparse as sp
 import torch
 
 from course_utils import metrics
-from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, RandomRecommender, top_k_items
+from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, RandomRecommender
+from course_utils.ranking import top_k_items
 
 TINY_BPR = {
     "factors": 8,

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from course_utils.config import pick_device, seed_everything
 from course_utils.data.interactions import SPLITS, Interactions
 from course_utils.metrics import hit_rate_at_k, ndcg_at_k
-from course_utils.models.recommenders import top_k_items
+from course_utils.ranking import top_k_items
 from course_utils.train import History, fit
 
 PADDING_ROW = 0  # embedding row of the padding "item"

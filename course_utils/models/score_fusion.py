@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from course_utils.models.recommenders import top_k_items
+from course_utils.ranking import top_k_items
 
 NORMALIZATIONS = ("minmax", "zscore", "rank")
 

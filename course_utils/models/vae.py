@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_utils.config import fast_mode, pick_device, seed_everything
-from course_utils.models.recommenders import Matrix, Recommender, top_k_items
+from course_utils.models.recommenders import Matrix, Recommender
+from course_utils.ranking import top_k_items
 from course_utils.train import History, fit
 
 # --------------------------------------------------------------------------------------
