@@ -124,7 +124,9 @@ class Selection:
     rule: str  # the rule, in words
 
     def __str__(self) -> str:
-        return f"candidate {self.index} (validation objective {self.valid_value:.4f}); rule: {self.rule}"
+        shown = "" if isinstance(self.candidate, pd.Series) else f" = {self.candidate!r}"
+        objective = f"validation objective {self.valid_value:.4g}"
+        return f"candidate {self.index}{shown} ({objective}); rule: {self.rule}"
 
 
 def _validation_values(candidates: Sequence[Any] | pd.DataFrame, values: Any, argument: str) -> np.ndarray:

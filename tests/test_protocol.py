@@ -77,6 +77,10 @@ VALID_NDCG = [0.100, 0.099, 0.096, 0.094, 0.080]
 def test_without_a_budget_the_best_objective_wins_and_ties_go_to_the_first():
     choice = select_on_validation(["a", "b", "c", "d"], [0.5, 0.7, 0.7, 0.6])
     assert (choice.index, choice.candidate, choice.valid_value, choice.n_allowed) == (1, "b", 0.7, 4)
+    assert str(choice) == (
+        "candidate 1 = 'b' (validation objective 0.7); rule: highest validation objective; "
+        "ties go to the first candidate"
+    )
 
 
 def test_budget_keeps_only_candidates_within_the_relative_loss():
