@@ -6,8 +6,9 @@ Module map (README.md has the same table):
 ``exercises`` self-checks · ``data`` Fashion Shop, MovieLens-100k, the user simulator ·
 ``encoders`` pretrained text/image encoders and the embedding cache · ``models`` VAE, GAN,
 attention/SASRec, recommenders, fusion · ``augment`` data augmentation · ``metrics`` accuracy
-and beyond-accuracy metrics · ``rerank`` diversity re-ranking · ``tools`` notebook generation,
-course book, doctor.
+and beyond-accuracy metrics · ``protocol`` the evaluation protocol and choosing on validation ·
+``stats`` confidence intervals and ``claim_better`` · ``rerank`` diversity re-ranking ·
+``tools`` notebook generation, course book, doctor.
 """
 
 __version__ = "0.1.0"

@@ -14,6 +14,9 @@ validation, the rest to training. Every evaluated item therefore lies in that us
 It is not a global time split: one user's test events may predate another user's training
 events (Meng et al. 2020, "Exploring data splitting strategies for the evaluation of
 recommendation models", discuss the difference).
+
+How the splits are used for evaluation (what a model sees, what it may not recommend, what it
+is scored on) is stated once, in :mod:`course_utils.protocol`.
 """
 
 from __future__ import annotations
