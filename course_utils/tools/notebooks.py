@@ -32,7 +32,9 @@ copied to ``notebooks/.backup/NN_name.<YYYYmmdd-HHMMSS>.ipynb``. A notebook that
 but differs from what ``solutions/`` generates is *stale* (authors forgot ``make notebooks``)
 and safe to regenerate. ``check_notebooks`` never fails because of a learner's edits: for an
 edited notebook it checks the committed version instead, so a clean clone (CI) still catches
-authors who forgot to regenerate.
+authors who forgot to regenerate. Likewise a solution that only gained outputs (someone ran
+the committed version and saved it) is left alone; an author's changed solution is cleaned.
+Git is asked with a fixed argument list (no shell); without git, only the record is used.
 """
 
 from __future__ import annotations
