@@ -293,3 +293,20 @@ def test_a_changed_pixel_normalisation_misses_the_cache(
     assert len(entries(tmp_path)) == 2 and "mean100" in updated.model_id
     np.testing.assert_allclose(after, updated.encode(tiny_images), rtol=1e-5, atol=1e-6)
     assert np.abs(after - before).max() > 1e-2
+
+
+def test_one_text_entry_point_for_every_dataset(tmp_path: Path) -> None:
+    """Any dataset with .texts (shop, MovieLens) goes through one function, sharing cached_encode's entry."""
+    from types import SimpleNamespace
+
+    from course_utils.encoders.catalog import catalog_image_embeddings, catalog_text_embeddings
+
+    tiny_movies = SimpleNamespace(texts=["Toy Story (1995). Genres: Comedy.", "Heat (1995). Genres: Crime."])
+    encoder = CountingEncoder()
+    vectors = catalog_text_embeddings(tiny_movies, encoder=encoder, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(cached_encode(encoder, tiny_movies.texts, cache_dir=tmp_path), vectors)
+    assert encoder.calls == 1  # the same cache entry, whichever function asked
+    with pytest.raises(TypeError, match=r"item texts \(\.texts\), got int"):
+        catalog_text_embeddings(42, encoder=encoder, cache_dir=tmp_path)
+    with pytest.raises(TypeError, match="only the Fashion Shop has images"):
+        catalog_image_embeddings(tiny_movies, encoder=encoder, cache_dir=tmp_path)
