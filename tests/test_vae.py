@@ -117,7 +117,9 @@ def test_tiny_image_models_learn_and_are_reproducible() -> None:
         torch.manual_seed(0)
         model = model_class(**TINY_IMAGE_MODEL)
         histories.append(
-            train_image_model(model, images, epochs=4, batch_size=16, learning_rate=1e-2, device=torch.device("cpu"))
+            train_image_model(
+                model, images, epochs=4, batch_size=16, learning_rate=1e-2, device=torch.device("cpu")
+            )
         )
     for history in histories:
         losses = history.frame()["loss"]
