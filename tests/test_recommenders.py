@@ -245,6 +245,16 @@ def test_bpr_early_stopping_on_validation_keeps_history():
     assert np.isfinite(frame["loss"]).all()
 
 
+def test_validation_ndcg_cut_off_shrinks_for_a_tiny_catalogue():
+    # 22 items, user 0 has seen 5: only 17 unseen items, fewer than the usual cut-off of 20
+    train = sp.csr_array(np.eye(4, 22) + np.pad(np.ones((1, 5)), ((0, 3), (0, 17))))
+    valid = sp.csr_array(np.pad(np.ones((4, 1)), ((0, 0), (21, 0))))  # everyone's last item
+    model = BPRMF(**{**TINY_BPR, "epochs": 2}, device="cpu").fit(train, valid=valid)
+    assert np.isfinite(model.history_.frame()["valid_NDCG@20"]).all()
+    with pytest.raises(ValueError, match="valid has no interactions"):
+        BPRMF(**TINY_BPR).fit(train, valid=sp.csr_array(train.shape))
+
+
 def test_top_k_items_orders_and_breaks_ties_by_id():
     scores = np.array([[0.1, 0.5, 0.5, 0.9]])
     np.testing.assert_array_equal(top_k_items(scores, 3), [[3, 1, 2]])

@@ -54,6 +54,8 @@ def _as_valid_matrix(valid: Matrix | None, shape: tuple[int, int]) -> sp.csr_arr
     valid = sp.csr_array(valid, dtype=np.float32)
     if valid.shape != shape:
         raise ValueError(f"valid has shape {valid.shape} but train has shape {shape}")
+    if valid.count_nonzero() == 0:
+        raise ValueError("valid has no interactions: pass valid=None to train without validation")
     return valid
 
 
@@ -132,6 +134,7 @@ class TorchRecommender(Recommender):
     seed: int
     device: str | torch.device | None
     progress: bool
+    epochs: int
 
     def fit(self, train: Matrix, valid: Matrix | None = None) -> Self:
         """Train on ``train``; if ``valid`` (same shape) is given, keep the epoch with its best NDCG@20."""
