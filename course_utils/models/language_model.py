@@ -8,8 +8,8 @@ course cache as a plain float16 checkpoint (270 MB; float16 keeps 10 mantissa bi
 rounding than bfloat16, and every weight lies well inside its range), keyed by the GGUF file's
 SHA-256, the ``transformers`` version and ``CHECKPOINT_FORMAT``. A ``manifest.json`` with the
 SHA-256 of every saved file is checked on each load; a damaged checkpoint is rebuilt with a
-warning. The model always computes in float32, so the first session (fresh conversion) and
-every later one (cached checkpoint) use the same float16-rounded weights and give the same text.
+warning. A fresh conversion is loaded back from the saved checkpoint, and the model always
+computes in float32, so the first session and every later one give the same numbers and text.
 
 What the course uses it for, on small samples: paraphrasing product descriptions (few-shot
 prompting, Brown et al., 2020), ranking candidate words by sentence likelihood (the
@@ -237,31 +237,36 @@ class LanguageModel:
 
 
 def _load(checkpoint: Path) -> tuple[transformers.PreTrainedTokenizerBase, transformers.PreTrainedModel, str]:
-    """Tokenizer, model and where they came from: the cached checkpoint, else a fresh conversion."""
-    if checkpoint.exists():
-        problem = _checkpoint_problem(checkpoint)
-        if problem is None:
-            with _progress_bars(enabled=False):
-                tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-                model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
-            return tokenizer, model, "cache"
-        warnings.warn(
-            f"cached language model {checkpoint} is damaged ({problem}); rebuilding it", stacklevel=3
-        )
-    tokenizer, model = _convert_gguf(gguf_path())
-    try:
-        _save_atomically(tokenizer, model, checkpoint)
-    except OSError as error:
-        if checkpoint.parent not in _warned_unwritable:
-            _warned_unwritable.add(checkpoint.parent)
+    """Tokenizer, model and where they came from: the cached checkpoint, else a fresh conversion.
+
+    A fresh conversion is saved, then loaded back from the saved checkpoint, so the first
+    session computes exactly like every later one.
+    """
+    problem = _checkpoint_problem(checkpoint) if checkpoint.exists() else "missing"
+    source = "cache"
+    if problem is not None:
+        if problem != "missing":
             warnings.warn(
-                f"could not save the converted language model under {checkpoint.parent} ({error}); using it "
-                "from memory, so every session converts it again. Fix: set COURSE_CACHE_DIR to a writable "
-                "folder",
-                stacklevel=3,
+                f"cached language model {checkpoint} is damaged ({problem}); rebuilding it", stacklevel=3
             )
-        return tokenizer, model.float(), "converted in memory"
-    return tokenizer, model.float(), "converted"
+        tokenizer, model = _convert_gguf(gguf_path())
+        try:
+            _save_atomically(tokenizer, model, checkpoint)
+        except OSError as error:
+            if checkpoint.parent not in _warned_unwritable:
+                _warned_unwritable.add(checkpoint.parent)
+                warnings.warn(
+                    f"could not save the converted language model under {checkpoint.parent} ({error}); using "
+                    "it from memory, so every session converts it again. Fix: set COURSE_CACHE_DIR to a "
+                    "writable folder",
+                    stacklevel=3,
+                )
+            return tokenizer, model.float(), "converted in memory"
+        source = "converted"
+    with _progress_bars(enabled=False):
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    return tokenizer, model, source
 
 
 def _convert_gguf(gguf: Path) -> tuple[transformers.PreTrainedTokenizerBase, transformers.PreTrainedModel]:
