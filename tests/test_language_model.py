@@ -21,6 +21,7 @@ from course_utils.models.language_model import (
     describe,
     lm_word_replacement,
     paraphrase,
+    until_repeat,
     yes_no_log_odds,
 )
 
@@ -179,3 +180,9 @@ def test_paraphrase_is_deterministic_for_a_seed(lm):
     assert paraphrase(lm, text, seed=0, max_new_tokens=12) == first
     with pytest.raises(ValueError, match="non-empty str"):
         paraphrase(lm, "  ")
+
+
+def test_until_repeat_cuts_a_loop_at_the_first_repeated_sentence():
+    assert until_repeat("Soft wool. Warm. Soft wool. Warm.") == "Soft wool. Warm."
+    assert until_repeat("Soft wool! Warm? Cosy.") == "Soft wool! Warm? Cosy."
+    assert until_repeat("One sentence, no stop") == "One sentence, no stop"

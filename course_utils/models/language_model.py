@@ -23,6 +23,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -400,7 +401,9 @@ def paraphrase(
     each ``(original, paraphrase)`` example as a user/assistant turn, then ``text``.
 
     Without examples a 135M model tends to invent facts; with them and a low temperature it
-    mostly keeps them -- but check: nothing forces it to. Returns the first line of the answer.
+    mostly keeps them -- but check: nothing forces it to. (A repetition penalty makes it worse:
+    it penalises copying the facts.) Returns the first line of the answer, cut before the first
+    sentence that repeats an earlier one, since small models fall into loops.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty str, got {text!r}")
@@ -409,7 +412,17 @@ def paraphrase(
         messages += [{"role": "user", "content": original}, {"role": "assistant", "content": rewritten}]
     messages.append({"role": "user", "content": text})
     answer = model.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-    return answer.strip().splitlines()[0].strip() if answer.strip() else answer
+    return until_repeat(answer.strip().splitlines()[0]) if answer.strip() else answer
+
+
+def until_repeat(text: str) -> str:
+    """``text`` up to (without) the first sentence that repeats an earlier one: "A. B. A. C." -> "A. B."."""
+    sentences: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if sentence in sentences:
+            break
+        sentences.append(sentence)
+    return " ".join(sentences)
 
 
 def lm_word_replacement(
