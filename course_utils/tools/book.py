@@ -25,7 +25,9 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,7 +66,9 @@ def select_lessons(repo_root: Path, only: list[str] | None) -> list[Lesson]:
     ``only`` takes notebook numbers (``4`` or ``04``) or stems (``04_text_encoders``). An empty
     list or a name that matches no solved notebook is an error that lists the valid numbers.
     """
-    available = [lesson for lesson in LESSONS if (repo_root / "solutions" / f"{lesson.stem}.ipynb").exists()]
+    available = [
+        lesson for lesson in LESSONS if (repo_root / "solutions" / f"{lesson.stem}.ipynb").exists()
+    ]
     valid = " ".join(lesson.stem[:2] for lesson in available)
     if only is None:
         return available
@@ -100,31 +104,58 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _kill_kernel(manager: AsyncKernelManager) -> None:
-    process = getattr(manager.provisioner, "process", None)
-    if process is not None and process.poll() is None:
-        process.kill()
-        process.wait(timeout=30)
+def _kill(kernels: list[subprocess.Popen]) -> None:
+    for process in kernels:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
 
 
-def _killed_by_user(manager: AsyncKernelManager) -> bool:
+def _stopped_by_user(kernels: list[subprocess.Popen]) -> bool:
     """Whether the kernel died of SIGINT or SIGTERM (someone stopped it), not of a crash or OOM."""
-    process = getattr(manager.provisioner, "process", None)
-    code = process.poll() if process is not None else None
-    return code in (-signal.SIGINT, -signal.SIGTERM)
+    return any(process.poll() in (-signal.SIGINT, -signal.SIGTERM) for process in kernels)
+
+
+def _run_in_worker(client: NotebookClient, kernels: list[subprocess.Popen]) -> BaseException | None:
+    """Run ``client.execute()`` in a worker thread; return what it raised, if anything.
+
+    In the main thread nbclient replaces the SIGINT and SIGTERM handlers with its own, which only
+    shut the kernel down, so the build moved on to the next notebook. In a worker thread it
+    cannot, and Ctrl-C or SIGTERM reach this (main) thread: the kernel is killed and the
+    interruption propagates.
+    """
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            client.execute()
+        except BaseException as exc:  # handed to the main thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="notebook-runner", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into BuildInterrupted
+        _kill(kernels)
+        worker.join(30)
+        raise
+    return outcome[0] if outcome else None
 
 
 def execute(path: Path, fast: bool, timeout: int = 1800) -> Executed:
     """Run one notebook top to bottom in a fresh kernel, with ``COURSE_FAST`` set as asked.
 
     A cell error is recorded and returned (the page shows it); Ctrl-C, SIGTERM or a kernel killed
-    with SIGINT/SIGTERM raise :class:`BuildInterrupted` after killing the kernel. The kernel talks
-    over local IPC sockets, not unencrypted TCP, where the platform has them.
+    with SIGINT/SIGTERM raise :class:`BuildInterrupted` (or KeyboardInterrupt) after killing the
+    kernel. The kernel talks over local IPC sockets, not unencrypted TCP, where the platform has them.
     """
     notebook = nbformat.read(path, as_version=4)
     previous = os.environ.get("COURSE_FAST")
     os.environ["COURSE_FAST"] = "1" if fast else "0"
     start = time.perf_counter()
+    kernels: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
         manager = (
             AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
@@ -132,27 +163,32 @@ def execute(path: Path, fast: bool, timeout: int = 1800) -> Executed:
             else AsyncKernelManager(kernel_name="python3")
         )
         client = NotebookClient(
-            notebook, km=manager, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+            notebook,
+            km=manager,
+            timeout=timeout,
+            resources={"metadata": {"path": str(path.parent)}},
+            on_notebook_start=lambda **_: kernels.append(manager.provisioner.process),
         )
         try:
-            client.execute()
-            error = None
-        except CellExecutionError as exc:
-            if exc.ename == "KeyboardInterrupt":
-                raise BuildInterrupted(f"{path.stem} was interrupted") from exc
-            error = f"{exc.ename}: {exc.evalue}"[:2000]
-        except DeadKernelError as exc:
-            if _killed_by_user(manager):
-                raise BuildInterrupted(f"the kernel of {path.stem} was stopped") from exc
-            error = f"DeadKernelError: the kernel died (out of memory or a crash): {exc}"[:2000]
-        except Exception as exc:  # a timeout or a kernel that did not start: mark this page failed
-            error = f"{type(exc).__name__}: {exc}"[:2000]
+            raised = _run_in_worker(client, kernels)
         finally:
-            _kill_kernel(manager)
+            _kill(kernels)
             if previous is None:
                 os.environ.pop("COURSE_FAST", None)
             else:
                 os.environ["COURSE_FAST"] = previous
+    if isinstance(raised, CellExecutionError) and raised.ename == "KeyboardInterrupt":
+        raise BuildInterrupted(f"{path.stem} was interrupted") from raised
+    if isinstance(raised, DeadKernelError) and _stopped_by_user(kernels):
+        raise BuildInterrupted(f"the kernel of {path.stem} was stopped") from raised
+    if isinstance(raised, CellExecutionError):
+        error = f"{raised.ename}: {raised.evalue}"[:2000]
+    elif isinstance(raised, DeadKernelError):
+        error = f"DeadKernelError: the kernel died (out of memory or a crash): {raised}"[:2000]
+    elif raised is not None:  # a timeout or a kernel that did not start: mark this page failed
+        error = f"{type(raised).__name__}: {raised}"[:2000]
+    else:
+        error = None
     seconds = time.perf_counter() - start
     notebook.metadata[RUN_METADATA] = {"seconds": round(seconds, 1), "error": error, "fast": fast}
     return Executed(path.stem, seconds, error, fast, notebook)
@@ -296,11 +332,19 @@ def _results_page(runs: dict[str, Executed]) -> nbformat.NotebookNode:
                     f"## {lesson.stem[:2]} · {heading}\n\nComputed in [{lesson.title}]({lesson.stem}.ipynb)."
                 )
             )
-            cells.append(nbformat.v4.new_code_cell(cell.source, outputs=outputs, metadata={"tags": ["remove-input"]}))
+            cells.append(
+                nbformat.v4.new_code_cell(
+                    cell.source, outputs=outputs, metadata={"tags": ["remove-input"]}
+                )
+            )
     if len(cells) == 1:
-        cells.append(nbformat.v4.new_markdown_cell("*No executed notebook has outputs tagged `results` yet.*"))
+        cells.append(
+            nbformat.v4.new_markdown_cell("*No executed notebook has outputs tagged `results` yet.*")
+        )
     notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata.update(kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"})
+    notebook.metadata.update(
+        kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"}
+    )
     return notebook
 
 
@@ -409,7 +453,7 @@ def main(fast: bool, only: list[str] | None, repo_root: Path | None = None) -> i
 
     start = time.perf_counter()
     try:
-        index, failed = build_book(repo_root or REPO_ROOT, fast=fast, only=only)
+        index, failed = build_book(Path(repo_root or REPO_ROOT), fast=fast, only=only)
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
