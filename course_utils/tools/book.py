@@ -78,7 +78,7 @@ def select_lessons(repo_root: Path, only: list[str] | None) -> list[Lesson]:
     unknown = [name for name in only if _normalise(name) not in by_name]
     if unknown:
         raise ValueError(
-            f"--only: no solved notebook {' '.join(unknown)!s}; valid numbers are {valid}. "
+            f"--only: no solved notebook {' '.join(unknown)}; valid numbers are {valid}. "
             "Nothing was executed and the book was left as it was."
         )
     chosen = {by_name[_normalise(name)].stem for name in only}
@@ -234,8 +234,8 @@ def _index_markdown(runs: dict[str, Executed], learner_files: set[str]) -> str:
     lines = [
         "# Beyond the Filter Bubble",
         "",
-        "Large pretrained models for diverse recommendations: fourteen notebooks, each executed top to "
-        f"bottom in {' and '.join(sorted(modes)) or 'no mode yet'} by `make course`. Open the learner "
+        f"Large pretrained models for diverse recommendations: {len(LESSONS)} notebooks, each executed "
+        f"top to bottom in {' and '.join(sorted(modes)) or 'no mode yet'} by `make course`. Open the learner "
         "notebooks (exercises open) with `make lab`, or download one from the table. The "
         "[results page](results.ipynb) gathers the final tables and figures.",
         "",
@@ -255,8 +255,9 @@ def _index_markdown(runs: dict[str, Executed], learner_files: set[str]) -> str:
             title = f"[{lesson.title}]({lesson.stem}.ipynb)" if run else lesson.title
             if run:
                 built.append(lesson.stem)
+            summary = lesson.summary.replace("|", r"\|")  # a bare | would split the table cell
             lines.append(
-                f"| {lesson.stem[:2]} | {title} | {lesson.summary} | {_status(run)} "
+                f"| {lesson.stem[:2]} | {title} | {summary} | {_status(run)} "
                 f"| {_learner_link(lesson, learner_files)} |"
             )
         lines.append("")
