@@ -177,7 +177,13 @@ def test_partial_rebuild_keeps_the_other_pages_rows_and_results(course, tmp_path
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGTERM and IPC kernels are POSIX")
-def test_sigterm_stops_the_build_kills_the_kernel_and_keeps_the_previous_book(course, tmp_path):
+@pytest.mark.parametrize(
+    ("target", "signum"),
+    [("builder", signal.SIGTERM), ("builder", signal.SIGINT), ("kernel", signal.SIGTERM)],
+)
+def test_a_stop_signal_ends_the_build_kills_the_kernel_and_keeps_the_previous_book(
+    course, tmp_path, target, signum
+):
     root = tmp_path / "course"
     shutil.copytree(course[0], root)
     pid_file = tmp_path / "kernel.pid"
@@ -205,12 +211,12 @@ def test_sigterm_stops_the_build_kills_the_kernel_and_keeps_the_previous_book(co
     while not pid_file.exists() or not pid_file.read_text():
         assert time.monotonic() < deadline and builder.poll() is None, "the kernel never started"
         time.sleep(0.2)
-    builder.send_signal(signal.SIGTERM)
+    kernel_pid = int(pid_file.read_text())
+    os.kill(builder.pid if target == "builder" else kernel_pid, signum)
     output, _ = builder.communicate(timeout=60)
 
     assert builder.returncode == 130, output
     assert "interrupted" in output and "01_autoencoders" not in output  # stopped, did not move on
-    kernel_pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(kernel_pid, 0)
     assert (root / "build" / "book" / "index.html").read_bytes() == index_before
