@@ -223,10 +223,10 @@ def _status(run: Executed | None) -> str:
     return f"ran in {run.seconds:.0f} s ({mode} mode)"
 
 
-def _learner_link(lesson: Lesson, learner_files: set[str]) -> str:
+def _learner_link(lesson: Lesson, learner_files: set[str], label: str | None = None) -> str:
     if lesson.stem not in learner_files:
         return ""
-    return f"{{download}}`{lesson.stem}.ipynb <_learner/{lesson.stem}.ipynb>`"
+    return f"{{download}}`{label or lesson.stem + '.ipynb'} <_learner/{lesson.stem}.ipynb>`"
 
 
 def _index_markdown(runs: dict[str, Executed], learner_files: set[str]) -> str:
@@ -258,7 +258,7 @@ def _index_markdown(runs: dict[str, Executed], learner_files: set[str]) -> str:
             summary = lesson.summary.replace("|", r"\|")  # a bare | would split the table cell
             lines.append(
                 f"| {lesson.stem[:2]} | {title} | {summary} | {_status(run)} "
-                f"| {_learner_link(lesson, learner_files)} |"
+                f"| {_learner_link(lesson, learner_files, label='download')} |"
             )
         lines.append("")
         if built:
@@ -314,7 +314,7 @@ def _results_page(runs: dict[str, Executed]) -> nbformat.NotebookNode:
         run = runs.get(lesson.stem)
         if run is None:
             continue
-        heading = lesson.title
+        heading, last_caption = lesson.title, ""
         for cell in run.notebook.cells:
             if cell.cell_type == "markdown":
                 headings = re.findall(r"^#+\s+(.+)$", cell.source, flags=re.MULTILINE)
@@ -328,11 +328,12 @@ def _results_page(runs: dict[str, Executed]) -> nbformat.NotebookNode:
             ]
             if not outputs:
                 continue
-            cells.append(
-                nbformat.v4.new_markdown_cell(
-                    f"## {lesson.stem[:2]} · {heading}\n\nComputed in [{lesson.title}]({lesson.stem}.ipynb)."
-                )
+            caption = (
+                f"## {lesson.stem[:2]} · {heading}\n\nComputed in [{lesson.title}]({lesson.stem}.ipynb)."
             )
+            if caption != last_caption:  # consecutive results of one section share its heading
+                cells.append(nbformat.v4.new_markdown_cell(caption))
+                last_caption = caption
             cells.append(
                 nbformat.v4.new_code_cell(
                     cell.source, outputs=outputs, metadata={"tags": ["remove-input"]}
