@@ -99,28 +99,42 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
+def _guarded(function: Callable[..., Any], *args: Any, check_none: bool = True, **kwargs: Any) -> Any:
+    """Call the learner's ``function``; turn its crash or its ``None`` into ``LearnerCodeFailed``."""
+    try:
+        result = function(*args, **kwargs)
+    except (NotImplementedError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:
+        where = _learner_traceback(error)
+        text = str(error).strip().rstrip(".")
+        text = text if len(text) <= 300 else text[:300] + " ..."
+        raise LearnerCodeFailed(f"your code raised {type(error).__name__}: {text}.{where}\n") from error
+    if check_none and result is None:
+        raise LearnerCodeFailed("your function returned None -- did you forget `return`?")
+    return result
+
+
 def _watched(answer: Any) -> Any:
     """``answer`` wrapped so that its crashes and ``None`` results are told apart from the checker's.
 
-    Classes are returned as they are (their instances' calls are the test's business).
+    A class is wrapped in a subclass whose construction and calls are watched the same way.
     """
     if inspect.isclass(answer):
-        return answer
+
+        class Watched(answer):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                _guarded(super().__init__, *args, check_none=False, **kwargs)
+
+            def __call__(self, *args: Any, **kwargs: Any) -> Any:
+                return _guarded(super().__call__, *args, **kwargs)
+
+        Watched.__name__, Watched.__qualname__ = answer.__name__, answer.__qualname__
+        return Watched
 
     @functools.wraps(answer)
     def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = answer(*args, **kwargs)
-        except (NotImplementedError, KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as error:
-            where = _learner_traceback(error)
-            text = str(error).strip().rstrip(".")
-            text = text if len(text) <= 300 else text[:300] + " ..."
-            raise LearnerCodeFailed(f"your code raised {type(error).__name__}: {text}.{where}\n") from error
-        if result is None:
-            raise LearnerCodeFailed("your function returned None -- did you forget `return`?")
-        return result
+        return _guarded(answer, *args, **kwargs)
 
     return call
 
