@@ -151,7 +151,7 @@ knn_accuracy = Exercise(
     hints=(
         "For every item, find its k closest *other* items in feature space and let their labels vote; "
         "the accuracy is the share of items whose own label wins.",
-        "Distances with pairwise_distances(features, metric); put +inf on the diagonal so an item is not "
+        "The distance matrix from pairwise_distances, with the metric you were given; put +inf on the diagonal so an item is not "
         "its own neighbour; the k smallest per row (argsort) are the voters; count votes per class (e.g. "
         "with label codes from np.unique(..., return_inverse=True)) and compare the winner with each label.",
     ),

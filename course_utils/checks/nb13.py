@@ -68,8 +68,8 @@ my_pipeline = Exercise(
         "from the documented default and change one dial at a time: the fusion weights, the shortlist sizes, "
         "the re-ranker and its diversity.",
         "Make a PipelineConfig with your choices (k, weights, n_recall and n_rank no larger than "
-        "components.max_candidates, diversity) and run pipeline.run_cascade(components, config, 'dpp' or "
-        "'mmr'); its .lists is the answer. Or fuse scores yourself with components.fused_scores(weights) and "
+        "components.max_candidates, diversity) and hand it with the components to pipeline.run_cascade, "
+        "choosing 'dpp' or 'mmr'; its .lists is the answer. Or fuse scores yourself with components.fused_scores(weights) and "
         "take the top k with history items excluded (components.seen).",
     ),
     reference=pipeline.default_pipeline,
