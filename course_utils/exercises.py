@@ -41,9 +41,7 @@ import numpy as np
 
 PASS, FAIL, TODO, INFO = "✅", "❌", "📝", "ℹ️"
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_LIBRARY_DIRS = tuple(
-    str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix} if p
-)
+_LIBRARY_DIRS = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix} if p)
 
 
 class ClaimFailed(AssertionError):
@@ -87,10 +85,7 @@ def _learner_traceback(error: BaseException, skip: int = 1, limit: int = 3) -> s
     """The learner's own frames of ``error``'s traceback (the last ``limit``), one short line each."""
     frames = traceback.extract_tb(error.__traceback__)[skip:]
     own = [frame for frame in frames if _is_learner_frame(frame.filename)][-limit:]
-    lines = [
-        f"\n    line {frame.lineno} in {frame.name}: {(frame.line or '').strip()}"
-        for frame in own
-    ]
+    lines = [f"\n    line {frame.lineno} in {frame.name}: {(frame.line or '').strip()}" for frame in own]
     return "".join(lines)
 
 
@@ -240,7 +235,9 @@ class Exercise:
             raise ValueError(f"level must be 1, 2, ... (got {level!r}): hint() is the nudge, hint(2) more")
         shown = min(level, len(self.hints))
         more = (
-            f" More: .hint({shown + 1})." if shown < len(self.hints) else " Still stuck? .solution() shows the code."
+            f" More: .hint({shown + 1})."
+            if shown < len(self.hints)
+            else " Still stuck? .solution() shows the code."
         )
         print(f"💡 {self.title} (hint {shown} of {len(self.hints)}): {self.hints[shown - 1]}{more}")
 

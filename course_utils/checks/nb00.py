@@ -39,7 +39,9 @@ def _test_top_share(candidate) -> None:
     got = float(candidate(equal, 0.5))
     assert np.isclose(got, 0.5), f"with equal exposure the top half holds half: expected 0.5, got {got}"
     got = float(candidate(np.array([3, 0, 7, 0, 0]), 0.2))
-    assert np.isclose(got, 0.7), f"order must not matter: the largest of [3, 0, 7, 0, 0] is 7 of 10, got {got}"
+    assert np.isclose(got, 0.7), (
+        f"order must not matter: the largest of [3, 0, 7, 0, 0] is 7 of 10, got {got}"
+    )
     thirteen = np.array([50, 30] + [2] * 11)  # 10% of 13 items is 1.3 items: the top 2 count
     got = float(candidate(thirteen, 0.1))
     if np.isclose(got, 50 / 102):

@@ -18,7 +18,9 @@ def _test_reparameterize(candidate) -> None:
     logvar = torch.full((20000, 2), math.log(9.0), requires_grad=True)  # sigma = 3, variance 9
     z = candidate(mu, logvar)
     if not isinstance(z, torch.Tensor):
-        raise AssertionError(f"return a torch.Tensor shaped like mu {tuple(mu.shape)}, got {type(z).__name__}.")
+        raise AssertionError(
+            f"return a torch.Tensor shaped like mu {tuple(mu.shape)}, got {type(z).__name__}."
+        )
     if z.shape != mu.shape:
         raise AssertionError(f"return a tensor shaped like mu {tuple(mu.shape)}, got {tuple(z.shape)}.")
     z_values = z.detach().double()
@@ -42,13 +44,15 @@ def _test_reparameterize(candidate) -> None:
         )
     if not z.requires_grad:
         raise AssertionError(
-            "z carries no gradient: build it from mu and logvar with torch operations (no numpy, no .detach())."
+            "z carries no gradient: build it from mu and logvar with torch operations (no numpy, no "
+            ".detach())."
         )
     z.sum().backward()
     missing = [name for name, tensor in (("mu", mu), ("logvar", logvar)) if tensor.grad is None]
     if missing:
         raise AssertionError(
-            f"no gradient reaches {' or '.join(missing)}: build z from it with torch operations (no .detach())."
+            f"no gradient reaches {' or '.join(missing)}: build z from it with torch operations (no "
+            ".detach())."
         )
 
 
@@ -90,7 +94,9 @@ reparameterize = Exercise(
     mistakes=[
         Mistake("exp(logvar) is the variance, not sigma", _variance_as_scale, "9 = the variance"),
         Mistake("logvar used as sigma", _logvar_as_scale, "the spread of z is logvar itself"),
-        Mistake("one eps shared by the whole batch", _one_noise_for_the_batch, "every row of z got the same noise"),
+        Mistake(
+            "one eps shared by the whole batch", _one_noise_for_the_batch, "every row of z got the same noise"
+        ),
         Mistake("sigma detached", _detached_sigma, "no gradient reaches logvar"),
         Mistake("noise drawn in numpy", _numpy_noise, "z carries no gradient"),
         Mistake("no noise at all", _no_noise, "you forgot the noise"),

@@ -60,13 +60,21 @@ discriminator_loss = Exercise(
     ),
     reference=gan.discriminator_loss,
     mistakes=[
-        Mistake("labels swapped", lambda real, fake: F.softplus(real).mean() + F.softplus(-fake).mean(), "swapped"),
+        Mistake(
+            "labels swapped", lambda real, fake: F.softplus(real).mean() + F.softplus(-fake).mean(), "swapped"
+        ),
         Mistake(
             "log of sigmoid",
-            lambda real, fake: -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean(),
+            lambda real, fake: (
+                -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
+            ),
             "not finite",
         ),
-        Mistake("sum over the batch", lambda real, fake: F.softplus(-real).sum() + F.softplus(fake).sum(), "summed"),
+        Mistake(
+            "sum over the batch",
+            lambda real, fake: F.softplus(-real).sum() + F.softplus(fake).sum(),
+            "summed",
+        ),
         Mistake(
             "one mean over both batches",
             lambda real, fake: torch.cat([F.softplus(-real), F.softplus(fake)]).mean(),
@@ -102,7 +110,9 @@ def _test_generator_loss(candidate) -> None:
             "loss (label 0). The generator wants label 1: -log D(G(z))."
         )
     assert_close(
-        candidate(torch.tensor([1.0, -3.0])), gan.generator_loss(torch.tensor([1.0, -3.0])), "the loss on logits [1, -3]"
+        candidate(torch.tensor([1.0, -3.0])),
+        gan.generator_loss(torch.tensor([1.0, -3.0])),
+        "the loss on logits [1, -3]",
     )
     if not torch.isfinite(candidate(torch.tensor([-200.0]))):
         raise AssertionError(
@@ -208,7 +218,8 @@ sample_diversity = Exercise(
     ],
     alternatives=[
         _counter_loop,
-        lambda predictions, n_classes: scipy_entropy(np.bincount(predictions, minlength=n_classes))
-        / np.log(n_classes),
+        lambda predictions, n_classes: (
+            scipy_entropy(np.bincount(predictions, minlength=n_classes)) / np.log(n_classes)
+        ),
     ],
 )

@@ -46,7 +46,8 @@ def _test_scaled_dot_product_attention(candidate) -> None:
     masked_output, masked_weights = candidate(q, k, v, mask)
     if masked_weights[..., 0].abs().max() == 0:
         raise AssertionError(
-            "the mask is inverted: True means 'may attend', so fill the scores where the mask is False (~mask)."
+            "the mask is inverted: True means 'may attend', so fill the scores where the mask is "
+            "False (~mask)."
         )
     if masked_weights[..., 1:].abs().max() > 0:
         raise AssertionError(
@@ -54,7 +55,8 @@ def _test_scaled_dot_product_attention(candidate) -> None:
         )
     if not torch.allclose(masked_weights.sum(-1).double(), torch.ones(2, 4, dtype=torch.float64)):
         raise AssertionError(
-            "with a mask the weights no longer sum to 1: mask the *scores* before the softmax, not the weights "
+            "with a mask the weights no longer sum to 1: mask the *scores* before the softmax, not "
+            "the weights "
             "after it."
         )
     assert_close(
@@ -70,7 +72,9 @@ def _test_scaled_dot_product_attention(candidate) -> None:
             "the notebook also calls it on 2-D inputs (L, d) without a batch: transpose the last two "
             f"dimensions of k (k.transpose(-2, -1)), whatever comes before them. {failure.message}"
         ) from None
-    assert_close(single, F.scaled_dot_product_attention(q[0], k[0], v[0]), "the output for 2-D inputs", atol=1e-6)
+    assert_close(
+        single, F.scaled_dot_product_attention(q[0], k[0], v[0]), "the output for 2-D inputs", atol=1e-6
+    )
 
 
 def _unscaled(q, k, v, mask=None):
@@ -163,9 +167,13 @@ scaled_dot_product_attention = Exercise(
         Mistake("softmax over the queries", _softmax_over_queries, "take the softmax over the keys"),
         Mistake("masked with 0 instead of -inf", _masked_with_zero, "fill their scores with -inf"),
         Mistake("inverted mask", _inverted_mask, "the mask is inverted"),
-        Mistake("mask applied after the softmax", _masked_after_softmax, "mask the *scores* before the softmax"),
+        Mistake(
+            "mask applied after the softmax", _masked_after_softmax, "mask the *scores* before the softmax"
+        ),
         Mistake("transpose(1, 2) fails on 2-D inputs", _batch_only_transpose, "2-D inputs (L, d)"),
-        Mistake("weights not returned", lambda q, k, v, mask=None: _with_einsum(q, k, v, mask)[0], "return a pair"),
+        Mistake(
+            "weights not returned", lambda q, k, v, mask=None: _with_einsum(q, k, v, mask)[0], "return a pair"
+        ),
     ],
     alternatives=[_with_einsum, _with_explicit_softmax],
 )
@@ -208,10 +216,20 @@ causal_mask = Exercise(
     ),
     reference=attention.causal_mask,
     mistakes=[
-        Mistake("upper triangle", lambda length: torch.ones(length, length, dtype=torch.bool).triu(), "see the future"),
+        Mistake(
+            "upper triangle",
+            lambda length: torch.ones(length, length, dtype=torch.bool).triu(),
+            "see the future",
+        ),
         Mistake("inverted", lambda length: torch.ones(length, length, dtype=torch.bool).triu(1), "inverted"),
-        Mistake("diagonal left out", lambda length: torch.ones(length, length).tril(-1).bool(), "keep the diagonal"),
-        Mistake("float mask", lambda length: torch.tril(torch.ones(length, length)), "return a boolean tensor"),
+        Mistake(
+            "diagonal left out",
+            lambda length: torch.ones(length, length).tril(-1).bool(),
+            "keep the diagonal",
+        ),
+        Mistake(
+            "float mask", lambda length: torch.tril(torch.ones(length, length)), "return a boolean tensor"
+        ),
     ],
     alternatives=[
         lambda length: torch.arange(length)[:, None] >= torch.arange(length)[None, :],

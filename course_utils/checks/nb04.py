@@ -44,7 +44,9 @@ def _with_einsum(token_embeddings, attention_mask):
 
 
 def _sentence_by_sentence(token_embeddings, attention_mask):
-    rows = [states[mask.bool()].mean(dim=0) for states, mask in zip(token_embeddings, attention_mask, strict=True)]
+    rows = [
+        states[mask.bool()].mean(dim=0) for states, mask in zip(token_embeddings, attention_mask, strict=True)
+    ]
     return torch.stack(rows)
 
 
@@ -66,7 +68,11 @@ mean_pool = Exercise(
             lambda h, m: (h * m.unsqueeze(-1)).sum(dim=1) / h.shape[1],
             "divided by the padded length",
         ),
-        Mistake("mean over the hidden axis", lambda h, m: (h * m.unsqueeze(-1)).mean(dim=2), "averaging over the tokens"),
+        Mistake(
+            "mean over the hidden axis",
+            lambda h, m: (h * m.unsqueeze(-1)).mean(dim=2),
+            "averaging over the tokens",
+        ),
         Mistake("sum, not mean", lambda h, m: (h * m.unsqueeze(-1)).sum(dim=1), "you summed the real tokens"),
     ],
     alternatives=[_with_einsum, _sentence_by_sentence],
@@ -96,7 +102,9 @@ def _test_nearest_neighbours(candidate) -> None:
         raise AssertionError(f"neighbour indices {indices.tolist()}, expected {expected_indices.tolist()}.")
     corpus_only = queries @ (corpus / np.linalg.norm(corpus, axis=1, keepdims=True)).T
     if np.allclose(similarities, np.take_along_axis(corpus_only, indices, axis=1)):
-        raise AssertionError("the similarities are not cosines: normalise the queries too, not only the corpus.")
+        raise AssertionError(
+            "the similarities are not cosines: normalise the queries too, not only the corpus."
+        )
     assert_close(similarities, expected_similarities, "the cosine similarities of the neighbours")
     self_indices, _ = candidate(corpus, corpus, 1, exclude_self=True)
     if np.any(np.asarray(self_indices)[:, 0] == np.arange(len(corpus))):
@@ -107,7 +115,9 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _neighbours(queries, corpus, k, exclude_self=False, left=_unit, right=_unit, descending=True, self_rule=True):
+def _neighbours(
+    queries, corpus, k, exclude_self=False, left=_unit, right=_unit, descending=True, self_rule=True
+):
     scores = left(queries) @ right(corpus).T
     if exclude_self and self_rule:
         np.fill_diagonal(scores, -np.inf)
@@ -128,7 +138,11 @@ def _query_by_query(queries, corpus, k, exclude_self=False):
     indices, scores = [], []
     for row, query in enumerate(queries):
         cosines = [query @ item / np.linalg.norm(query) / np.linalg.norm(item) for item in corpus]
-        ranked = [i for i in sorted(range(len(corpus)), key=lambda i: -cosines[i]) if not (exclude_self and i == row)]
+        ranked = [
+            i
+            for i in sorted(range(len(corpus)), key=lambda i: -cosines[i])
+            if not (exclude_self and i == row)
+        ]
         indices.append(ranked[:k])
         scores.append([cosines[i] for i in ranked[:k]])
     return np.array(indices), np.array(scores)
@@ -146,8 +160,16 @@ nearest_neighbours = Exercise(
     ),
     reference=similarity.nearest_neighbours,
     mistakes=[
-        Mistake("raw dot product", lambda q, c, k, exclude_self=False: _neighbours(q, c, k, left=np.asarray, right=np.asarray), "not the raw dot product"),
-        Mistake("ascending sort", lambda q, c, k, exclude_self=False: _neighbours(q, c, k, descending=False), "sort by decreasing"),
+        Mistake(
+            "raw dot product",
+            lambda q, c, k, exclude_self=False: _neighbours(q, c, k, left=np.asarray, right=np.asarray),
+            "not the raw dot product",
+        ),
+        Mistake(
+            "ascending sort",
+            lambda q, c, k, exclude_self=False: _neighbours(q, c, k, descending=False),
+            "sort by decreasing",
+        ),
         Mistake(
             "queries not normalised",
             lambda q, c, k, exclude_self=False: _neighbours(q, c, k, exclude_self, left=np.asarray),

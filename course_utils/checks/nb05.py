@@ -23,7 +23,9 @@ def _test_pairwise_distances(candidate) -> None:
     features[3] = features[5]  # two identical rows: their squared distance can come out as -1e-12
     euclidean = np.asarray(candidate(features), dtype=float)
     if np.isnan(euclidean).any():
-        raise AssertionError("NaN where two rows are equal? Round-off can make a squared distance -1e-12: clip at 0.")
+        raise AssertionError(
+            "NaN where two rows are equal? Round-off can make a squared distance -1e-12: clip at 0."
+        )
     assert_close(euclidean, cdist(features, features), "Euclidean distances of random features", atol=1e-4)
     cosine = np.asarray(candidate(features, metric="cosine"), dtype=float)
     expected = cdist(features, features, "cosine")
@@ -78,7 +80,11 @@ pairwise_distances = Exercise(
     ),
     reference=similarity.pairwise_distances,
     mistakes=[
-        Mistake("no square root", lambda x, metric="euclidean": _distances(x, metric, root=False), "squared distances"),
+        Mistake(
+            "no square root",
+            lambda x, metric="euclidean": _distances(x, metric, root=False),
+            "squared distances",
+        ),
         Mistake("no clip at 0", lambda x, metric="euclidean": _distances(x, metric, clip=False), "clip at 0"),
         Mistake("metric ignored", lambda x, metric="euclidean": _distances(x), "use the metric argument"),
         Mistake(
@@ -104,12 +110,16 @@ def _test_knn_accuracy(candidate) -> None:
     labels = np.array(["top", "top", "top", "shoe", "shoe", "shoe", "shoe", "top"])
     accuracy = float(candidate(features, labels, k=3))
     if accuracy > 1:
-        raise AssertionError(f"accuracy is a share between 0 and 1, got {accuracy}: divide by the number of items.")
+        raise AssertionError(
+            f"accuracy is a share between 0 and 1, got {accuracy}: divide by the number of items."
+        )
     rng = np.random.default_rng(3)
     random_labels = rng.integers(0, 2, 60)
     random_features = rng.normal(size=(60, 4)) + random_labels[:, None]
     if np.isclose(float(candidate(random_features, random_labels, k=1)), 1.0):
-        raise AssertionError("every item was its own nearest neighbour: leave the item itself out of its vote.")
+        raise AssertionError(
+            "every item was its own nearest neighbour: leave the item itself out of its vote."
+        )
     for k, metric in ((5, "euclidean"), (5, "cosine")):
         expected = similarity.knn_accuracy(random_features, random_labels, k=k, metric=metric)
         got = float(candidate(random_features, random_labels, k=k, metric=metric))
@@ -121,8 +131,12 @@ def _test_knn_accuracy(candidate) -> None:
         if not np.isclose(got, expected) and np.isclose(
             got, similarity.knn_accuracy(random_features, random_labels, k=k, metric=other)
         ):
-            raise AssertionError(f"with metric={metric!r} you measured {other} distances: use the metric argument.")
-        assert_close(got, expected, f"leave-one-out accuracy with k={k}, metric={metric!r} on random two-class data")
+            raise AssertionError(
+                f"with metric={metric!r} you measured {other} distances: use the metric argument."
+            )
+        assert_close(
+            got, expected, f"leave-one-out accuracy with k={k}, metric={metric!r} on random two-class data"
+        )
     assert_close(accuracy, 6 / 8, "accuracy on two clusters with one odd label each")
 
 
@@ -132,7 +146,10 @@ def _knn(features, labels, k=10, metric="cosine", leave_out=True, use_k=True, us
         np.fill_diagonal(distances, np.inf)
     neighbours = np.argsort(distances, axis=1)[:, : k if use_k else 1]
     labels = np.asarray(labels)
-    hits = sum(Counter(labels[row]).most_common(1)[0][0] == label for row, label in zip(neighbours, labels, strict=True))
+    hits = sum(
+        Counter(labels[row]).most_common(1)[0][0] == label
+        for row, label in zip(neighbours, labels, strict=True)
+    )
     return hits / len(labels) if share else hits
 
 
@@ -151,16 +168,29 @@ knn_accuracy = Exercise(
     hints=(
         "For every item, find its k closest *other* items in feature space and let their labels vote; "
         "the accuracy is the share of items whose own label wins.",
-        "The distance matrix from pairwise_distances, with the metric you were given; put +inf on the diagonal so an item is not "
+        "The distance matrix from pairwise_distances, with the metric you were given; put +inf on "
+        "the diagonal so an item is not "
         "its own neighbour; the k smallest per row (argsort) are the voters; count votes per class (e.g. "
         "with label codes from np.unique(..., return_inverse=True)) and compare the winner with each label.",
     ),
     reference=similarity.knn_accuracy,
     mistakes=[
-        Mistake("item votes for itself", lambda *a, **kw: _knn(*a, **kw, leave_out=False), "its own nearest neighbour"),
-        Mistake("k ignored (1-NN)", lambda *a, **kw: _knn(*a, **kw, use_k=False), "only the nearest neighbour"),
-        Mistake("metric ignored", lambda *a, **kw: _knn(*a, **kw, use_metric=False), "use the metric argument"),
-        Mistake("count instead of share", lambda *a, **kw: _knn(*a, **kw, share=False), "divide by the number of items"),
+        Mistake(
+            "item votes for itself",
+            lambda *a, **kw: _knn(*a, **kw, leave_out=False),
+            "its own nearest neighbour",
+        ),
+        Mistake(
+            "k ignored (1-NN)", lambda *a, **kw: _knn(*a, **kw, use_k=False), "only the nearest neighbour"
+        ),
+        Mistake(
+            "metric ignored", lambda *a, **kw: _knn(*a, **kw, use_metric=False), "use the metric argument"
+        ),
+        Mistake(
+            "count instead of share",
+            lambda *a, **kw: _knn(*a, **kw, share=False),
+            "divide by the number of items",
+        ),
     ],
     alternatives=[_knn, _knn_with_bincount],
 )

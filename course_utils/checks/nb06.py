@@ -37,7 +37,8 @@ def _test_intra_list_diversity(candidate) -> None:
         raise AssertionError("you summed the pairwise distances: average them over the k(k-1)/2 pairs.")
     if np.allclose(result, 1 - expected):
         raise AssertionError(
-            "these are similarities: `distance` already returns distances (1 - cosine), average them as they are."
+            "these are similarities: `distance` already returns distances (1 - cosine), average them "
+            "as they are."
         )
     assert_close(result, expected, "ILD per user")
     identical = np.asarray(candidate(np.array([[0, 2]]), distance), dtype=float)
@@ -120,9 +121,15 @@ def _gini_variant(counts, ascending=True, sort=True, drop_zeros=False, first_ran
 
 _GINI_SLIPS = [
     ({"divisor_offset": 1}, "you divided by n - 1; the course's convention divides by n."),
-    ({"drop_zeros": True}, "you dropped the items with zero exposure: n counts *every* item, exposed or not."),
+    (
+        {"drop_zeros": True},
+        "you dropped the items with zero exposure: n counts *every* item, exposed or not.",
+    ),
     ({"first_rank": 0}, "the ranks i run from 1 to n, not from 0."),
-    ({"ascending": False}, "sort the counts in ascending order, smallest first (yours look sorted largest first)."),
+    (
+        {"ascending": False},
+        "sort the counts in ascending order, smallest first (yours look sorted largest first).",
+    ),
     ({"sort": False}, "sort the counts in ascending order first (yours look unsorted)."),
 ]
 
@@ -161,7 +168,8 @@ gini_index = Exercise(
     hints=(
         "Put the items in order from least to most exposed: the Gini index weighs each count by its rank, "
         "negatively for the bottom half and positively for the top half. Items never exposed count too.",
-        "Sort ascending, x_(1) <= ... <= x_(n), with ranks i = 1..n: G = sum_i (2i - n - 1) x_(i) / (n * sum x). "
+        "Sort ascending, x_(1) <= ... <= x_(n), with ranks i = 1..n: G = sum_i (2i - n - 1) x_(i) / "
+        "(n * sum x). "
         "All on one item gives 1 - 1/n; equal counts give 0.",
     ),
     reference=metrics.gini_index,
@@ -169,7 +177,11 @@ gini_index = Exercise(
         Mistake("divided by n - 1", lambda c: _gini_variant(c, divisor_offset=1), "divided by n - 1"),
         Mistake("zero counts dropped", lambda c: _gini_variant(c, drop_zeros=True), "n counts *every* item"),
         Mistake("0-based ranks", lambda c: _gini_variant(c, first_rank=0), "ranks i run from 1 to n"),
-        Mistake("descending sort", lambda c: _gini_variant(c, ascending=False), "sort the counts in ascending order"),
+        Mistake(
+            "descending sort",
+            lambda c: _gini_variant(c, ascending=False),
+            "sort the counts in ascending order",
+        ),
         Mistake("not sorted", lambda c: _gini_variant(c, sort=False), "sort the counts in ascending order"),
     ],
     alternatives=[_gini_mean_difference, _gini_lorenz],

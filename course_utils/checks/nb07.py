@@ -48,12 +48,15 @@ def _test_mmr(candidate) -> None:
     expected = rerank.mmr(_CANDIDATES, _RELEVANCE, _EMBEDDINGS, 4, 0.0)
     if np.array_equal(result, np.argsort(-_RELEVANCE, axis=1)[:, :4]):
         raise AssertionError(
-            "you returned positions within each candidate row: return the item ids, candidates[user, position]."
+            "you returned positions within each candidate row: return the item ids, candidates[user, "
+            "position]."
         )
     if not np.array_equal(result, expected):
         raise AssertionError(
-            f"with diversity = 0 MMR must return the relevance order {expected.tolist()}, got {result.tolist()}: "
-            "the score is (1 - diversity) * relevance - diversity * max similarity (diversity weighs the penalty)."
+            f"with diversity = 0 MMR must return the relevance order {expected.tolist()}, got "
+            f"{result.tolist()}: "
+            "the score is (1 - diversity) * relevance - diversity * max similarity (diversity weighs "
+            "the penalty)."
         )
     result = np.asarray(candidate(_CANDIDATES, _RELEVANCE, _EMBEDDINGS, 4, 0.5))
     expected = rerank.mmr(_CANDIDATES, _RELEVANCE, _EMBEDDINGS, 4, 0.5)
@@ -81,7 +84,9 @@ def _test_mmr(candidate) -> None:
 
 def _mmr_loop(candidates, relevance, item_embeddings, k, diversity, penalty=max, scale=True, unit=True):
     """A learner's loop over users and steps; the keywords switch on the catalogued slips."""
-    vectors = item_embeddings / np.linalg.norm(item_embeddings, axis=1, keepdims=True) if unit else item_embeddings
+    vectors = (
+        item_embeddings / np.linalg.norm(item_embeddings, axis=1, keepdims=True) if unit else item_embeddings
+    )
     lists = []
     for items, scores in zip(candidates, relevance, strict=True):
         if scale:
@@ -90,7 +95,8 @@ def _mmr_loop(candidates, relevance, item_embeddings, k, diversity, penalty=max,
         while len(picked) < k:
             gains = [
                 (1 - diversity) * scores[i]
-                - diversity * (penalty([vectors[items[i]] @ vectors[items[j]] for j in picked]) if picked else 0)
+                - diversity
+                * (penalty([vectors[items[i]] @ vectors[items[j]] for j in picked]) if picked else 0)
                 if i not in picked
                 else -np.inf
                 for i in range(len(items))
@@ -140,7 +146,9 @@ mmr = Exercise(
     reference=rerank.mmr,
     mistakes=[
         Mistake("sum of similarities instead of the max", partial(_mmr_loop, penalty=sum), "not their sum"),
-        Mistake("mean of similarities instead of the max", partial(_mmr_loop, penalty=np.mean), "not their mean"),
+        Mistake(
+            "mean of similarities instead of the max", partial(_mmr_loop, penalty=np.mean), "not their mean"
+        ),
         Mistake("no per-user min-max scaling of relevance", partial(_mmr_loop, scale=False), "min-max scale"),
         Mistake("dot product instead of cosine", partial(_mmr_loop, unit=False), "use the cosine similarity"),
         Mistake(
@@ -162,7 +170,9 @@ def _test_dpp_kernel(candidate) -> None:
     result = np.asarray(candidate(quality, similarity), dtype=float)
     if result.shape != (3, 3):
         raise AssertionError(f"return the (M, M) kernel: expected shape (3, 3), got {result.shape}.")
-    if np.allclose(result, similarity * quality[:, None]) or np.allclose(result, similarity * quality[None, :]):
+    if np.allclose(result, similarity * quality[:, None]) or np.allclose(
+        result, similarity * quality[None, :]
+    ):
         raise AssertionError(
             "L must be scaled by the quality on both sides: diag(q) S diag(q), not diag(q) S or S diag(q)."
         )
@@ -187,8 +197,14 @@ dpp_kernel = Exercise(
     mistakes=[
         Mistake("quality on one side only", lambda q, s: np.diag(q) @ s, "on both sides"),
         Mistake("quality on the right only", lambda q, s: s * q, "on both sides"),
-        Mistake("matrix product with the outer product", lambda q, s: np.outer(q, q) @ s, "element-wise product"),
-        Mistake("square root of the quality", lambda q, s: np.outer(np.sqrt(q), np.sqrt(q)) * s, "not its square root"),
+        Mistake(
+            "matrix product with the outer product", lambda q, s: np.outer(q, q) @ s, "element-wise product"
+        ),
+        Mistake(
+            "square root of the quality",
+            lambda q, s: np.outer(np.sqrt(q), np.sqrt(q)) * s,
+            "not its square root",
+        ),
         Mistake("quadratic form instead of a matrix", lambda q, s: q @ s @ q, "expected shape (3, 3)"),
     ],
     alternatives=[

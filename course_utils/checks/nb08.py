@@ -19,7 +19,9 @@ def _test_concat_fusion(candidate: type[torch.nn.Module]) -> None:
             "you stacked the inputs along the batch axis (dim=0): join them side by side, along the "
             "feature axis (dim=-1)."
         )
-    if torch.allclose(fused.detach().double(), torch.tensor([[5.0, 6, 7, 8, 1, 2, 3, 4]], dtype=torch.float64)):
+    if torch.allclose(
+        fused.detach().double(), torch.tensor([[5.0, 6, 7, 8, 1, 2, 3, 4]], dtype=torch.float64)
+    ):
         raise AssertionError("keep the order of the inputs: the first modality's features come first.")
     assert_close(fused, [[1, 2, 3, 4, 5, 6, 7, 8]], "Concat([1, 2, 3, 4], [5, 6, 7, 8]) (the article's §4.4)")
     module = candidate([2, 5])
@@ -74,7 +76,11 @@ concat_fusion = Exercise(
     reference=fusion.ConcatFusion,
     mistakes=[
         Mistake("batch axis", _concat_with(lambda m: torch.cat(m, dim=0)), "along the batch axis"),
-        Mistake("reversed order", _concat_with(lambda m: torch.cat(m[::-1], dim=-1)), "keep the order of the inputs"),
+        Mistake(
+            "reversed order",
+            _concat_with(lambda m: torch.cat(m[::-1], dim=-1)),
+            "keep the order of the inputs",
+        ),
         Mistake("detached", _concat_with(lambda m: torch.cat(m, dim=-1).detach()), "no .detach()"),
         Mistake(
             "inputs normalised",
@@ -83,7 +89,10 @@ concat_fusion = Exercise(
         ),
         Mistake("two modalities only", _TwoModalities, "any number of modalities"),
     ],
-    alternatives=[_concat_with(lambda m: torch.hstack(m)), _concat_with(lambda m: torch.concat(list(m), dim=1))],
+    alternatives=[
+        _concat_with(lambda m: torch.hstack(m)),
+        _concat_with(lambda m: torch.concat(list(m), dim=1)),
+    ],
 )
 
 
@@ -100,7 +109,10 @@ _INFO_NCE_SLIPS = [
         "CE(logits^T) (mind the transpose).",
     ),
     (lambda q, k, t: sum(_info_nce_parts(q, k, t)), "you summed the two directions: average them."),
-    (lambda q, k, t: sum(_info_nce_parts(q, k, t, dim=0)) / 2, "normalise each embedding (each row, dim=-1), not each column."),
+    (
+        lambda q, k, t: sum(_info_nce_parts(q, k, t, dim=0)) / 2,
+        "normalise each embedding (each row, dim=-1), not each column.",
+    ),
     (
         lambda q, k, t: sum(_info_nce_parts(q, k, 1 / t)) / 2,
         "divide the similarities by the temperature, don't multiply.",
@@ -119,7 +131,9 @@ def _test_info_nce(candidate) -> None:
     value = float(loss.detach())
     queries, keys = queries.detach(), keys.detach()
     raw = (queries @ keys.T / 0.5, torch.arange(6))
-    if math.isclose(value, (F.cross_entropy(*raw) + F.cross_entropy(raw[0].T, raw[1])).item() / 2, rel_tol=1e-4):
+    if math.isclose(
+        value, (F.cross_entropy(*raw) + F.cross_entropy(raw[0].T, raw[1])).item() / 2, rel_tol=1e-4
+    ):
         raise AssertionError(
             "the loss uses cosine similarities: normalise the embeddings (F.normalize(x, dim=-1)) first."
         )
@@ -138,7 +152,8 @@ def _test_info_nce(candidate) -> None:
     identity = torch.eye(4)
     aligned = float(candidate(identity, identity, 0.01))
     assert aligned < 1e-4, (
-        f"perfectly aligned, orthogonal pairs at temperature 0.01 should give a loss near 0, got {aligned:.4g}."
+        "perfectly aligned, orthogonal pairs at temperature 0.01 should give a loss near 0, got "
+        f"{aligned:.4g}."
     )
     constant = float(candidate(torch.ones(5, 3), torch.ones(5, 3), 0.1))
     assert math.isclose(constant, math.log(5), rel_tol=1e-4), (
@@ -194,7 +209,11 @@ info_nce = Exercise(
         Mistake("directions summed", _info_nce_slip(1), "you summed the two directions"),
         Mistake("normalised along dim=0", _info_nce_slip(2), "not each column"),
         Mistake("multiplied by the temperature", _info_nce_slip(3), "don't multiply"),
-        Mistake("temperature made a float", _info_nce_with_float_temperature, "no gradient reaches the temperature"),
+        Mistake(
+            "temperature made a float",
+            _info_nce_with_float_temperature,
+            "no gradient reaches the temperature",
+        ),
     ],
     alternatives=[_info_nce_log_softmax, _info_nce_cosine_similarity],
 )

@@ -19,9 +19,18 @@ def _row_minmax(values, axis=-1):
 
 _FUSION_SLIPS = [
     (lambda v: v, "the scorers were fused unnormalised: min-max normalise each scorer's scores first."),
-    (lambda v: (v - v.min()) / (v.max() - v.min()), "normalise each row (user) on its own, not the whole matrix at once."),
-    (lambda v: _row_minmax(v, axis=0), "normalise along each row (axis=-1, one user's items), not down the columns."),
-    (lambda v: (v - v.mean(-1, keepdims=True)) / v.std(-1, keepdims=True), "use min-max normalisation, not a z-score."),
+    (
+        lambda v: (v - v.min()) / (v.max() - v.min()),
+        "normalise each row (user) on its own, not the whole matrix at once.",
+    ),
+    (
+        lambda v: _row_minmax(v, axis=0),
+        "normalise along each row (axis=-1, one user's items), not down the columns.",
+    ),
+    (
+        lambda v: (v - v.mean(-1, keepdims=True)) / v.std(-1, keepdims=True),
+        "use min-max normalisation, not a z-score.",
+    ),
 ]
 
 
@@ -44,7 +53,9 @@ def _test_weighted_fusion(candidate) -> None:
         score_fusion.normalize_scores(cf, "minmax"),
         "the fusion with weights cf=1, text=0 (it should be cf's min-max normalised scores, per row)",
     )
-    assert_close(fused, expected, "the fusion with weights cf=0.7, text=0.3 (normalise each row before weighting)")
+    assert_close(
+        fused, expected, "the fusion with weights cf=0.7, text=0.3 (normalise each row before weighting)"
+    )
     article = candidate(
         {"model 1": np.array([[1.0, 0, 1, 1]]), "model 2": np.array([[0.0, 1, 1, 0]])},
         {"model 1": 0.5, "model 2": 0.5},
@@ -70,7 +81,8 @@ weighted_fusion = Exercise(
     hints=(
         "Scorers live on different scales (a cosine in [-1, 1], a CF score in the hundreds): bring each to "
         "[0, 1] for every user before you weigh and add them.",
-        "For each scorer, min-max normalise every row (user) on its own: (s - row min) / (row max - row min), "
+        "For each scorer, min-max normalise every row (user) on its own: (s - row min) / (row max - "
+        "row min), "
         "with keepdims so the shapes broadcast. Then add weights[name] times the normalised scores.",
     ),
     reference=score_fusion.weighted_fusion,
@@ -87,7 +99,11 @@ weighted_fusion = Exercise(
         Mistake("global min-max", _fusion_slip(1), "normalise each row (user) on its own"),
         Mistake("min-max down the columns", _fusion_slip(2), "not down the columns"),
         Mistake("z-score", _fusion_slip(3), "not a z-score"),
-        Mistake("weights ignored", lambda scores, weights: _fuse(scores, dict.fromkeys(scores, 1.0), _row_minmax), "the weights were ignored"),
+        Mistake(
+            "weights ignored",
+            lambda scores, weights: _fuse(scores, dict.fromkeys(scores, 1.0), _row_minmax),
+            "the weights were ignored",
+        ),
     ],
     alternatives=[lambda scores, weights: _fuse(scores, weights, _row_minmax), _fusion_with_ptp],
 )
@@ -109,7 +125,9 @@ def _test_keep_top_candidates(candidate) -> None:
         "[[11, 12], [20, 22]]": "right items, wrong order: list them best first, by decreasing score.",
     }
     if str(kept.tolist()) in slips:
-        raise AssertionError(f"expected the item ids [[11, 12], [22, 20]], got {kept.tolist()}: {slips[str(kept.tolist())]}")
+        raise AssertionError(
+            f"expected the item ids [[11, 12], [22, 20]], got {kept.tolist()}: {slips[str(kept.tolist())]}"
+        )
     assert kept.tolist() == [[11, 12], [22, 20]], (
         f"expected the item ids [[11, 12], [22, 20]] (best first), got {kept.tolist()}."
     )
@@ -124,7 +142,12 @@ def _test_keep_top_candidates(candidate) -> None:
 
 
 def _keep_by_loop(candidates, scores, keep):
-    return np.array([[item for _, item in sorted(zip(row_scores, row), reverse=True)][:keep] for row, row_scores in zip(candidates, scores, strict=True)])
+    return np.array(
+        [
+            [item for _, item in sorted(zip(row_scores, row, strict=True), reverse=True)][:keep]
+            for row, row_scores in zip(candidates, scores, strict=True)
+        ]
+    )
 
 
 keep_top_candidates = Exercise(
@@ -139,7 +162,11 @@ keep_top_candidates = Exercise(
     ),
     reference=score_fusion.keep_top_candidates,
     mistakes=[
-        Mistake("positions instead of ids", lambda c, s, keep: np.argsort(-s, axis=1)[:, :keep], "these are positions"),
+        Mistake(
+            "positions instead of ids",
+            lambda c, s, keep: np.argsort(-s, axis=1)[:, :keep],
+            "these are positions",
+        ),
         Mistake(
             "ascending sort",
             lambda c, s, keep: np.take_along_axis(c, np.argsort(s, axis=1)[:, :keep], axis=1),
@@ -148,7 +175,9 @@ keep_top_candidates = Exercise(
         Mistake("first candidates", lambda c, s, keep: c[:, :keep], "keep the best-*scored* ones"),
         Mistake(
             "kept ids sorted by id",
-            lambda c, s, keep: np.sort(np.take_along_axis(c, np.argsort(-s, axis=1)[:, :keep], axis=1), axis=1),
+            lambda c, s, keep: np.sort(
+                np.take_along_axis(c, np.argsort(-s, axis=1)[:, :keep], axis=1), axis=1
+            ),
             "wrong order",
         ),
     ],

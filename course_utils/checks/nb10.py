@@ -22,7 +22,9 @@ def _test_synonym_replacement(candidate) -> None:
             f"got {unchanged!r}."
         )
     if unchanged != _TEXT:
-        raise AssertionError(f"with n=0 the text must come back unchanged (replace exactly n words), got {unchanged!r}.")
+        raise AssertionError(
+            f"with n=0 the text must come back unchanged (replace exactly n words), got {unchanged!r}."
+        )
     try:
         out = candidate(_TEXT, 3, _LEXICON, 0)
     except LearnerCodeFailed as failure:
@@ -38,10 +40,13 @@ def _test_synonym_replacement(candidate) -> None:
     words = text.tokenize(out)
     if out.startswith("Cosy gray "):
         raise AssertionError(
-            f"'Cosy' was not replaced: the lexicon is lower case, look each word up in lower case; got {out!r}."
+            "'Cosy' was not replaced: the lexicon is lower case, look each word up in lower case; "
+            f"got {out!r}."
         )
     if out.startswith("comfortable gray "):
-        raise AssertionError(f"keep each word's capitalisation ('Cosy' -> 'Comfortable', text.match_case); got {out!r}.")
+        raise AssertionError(
+            f"keep each word's capitalisation ('Cosy' -> 'Comfortable', text.match_case); got {out!r}."
+        )
     if not out.startswith("Comfortable gray "):
         raise AssertionError(
             f"with n=3 all three words that have synonyms change, keeping their capitalisation: "
@@ -59,12 +64,17 @@ def _test_synonym_replacement(candidate) -> None:
         raise AssertionError("the same seed must give the same text: draw from np.random.default_rng(rng).")
     changed = sum(a != b for a, b in zip(text.tokenize(one), text.tokenize(_TEXT), strict=False))
     if changed != 1:
-        raise AssertionError(f"with n=1 exactly one word changes (replace exactly n words); {changed} changed in {one!r}.")
+        raise AssertionError(
+            f"with n=1 exactly one word changes (replace exactly n words); {changed} changed in {one!r}."
+        )
     if candidate("A plain dress.", 2, _LEXICON, 0) != "A plain dress.":
         raise AssertionError("a text with no word in the lexicon must come back unchanged.")
     with_stop_word = candidate(_TEXT, 4, {**_LEXICON, "the": ("this",)}, 0)
     if "this" in text.tokenize(with_stop_word):
-        raise AssertionError(f"stop words ('the') stay even when the lexicon lists them (text.STOPWORDS); got {with_stop_word!r}.")
+        raise AssertionError(
+            "stop words ('the') stay even when the lexicon lists them (text.STOPWORDS); got "
+            f"{with_stop_word!r}."
+        )
     try:  # exactly the call the notebook makes later (cells 21 and 25): no lexicon, rng by keyword
         default = candidate(_DEFAULT_LEXICON_TEXT, 3, rng=0)
     except LearnerCodeFailed as failure:
@@ -74,14 +84,25 @@ def _test_synonym_replacement(candidate) -> None:
         ) from None
     if not isinstance(default, str) or default == _DEFAULT_LEXICON_TEXT:
         raise AssertionError(
-            f"without a lexicon use the course's default one (text.load_lexicon()): {_DEFAULT_LEXICON_TEXT!r} "
+            "without a lexicon use the course's default one (text.load_lexicon()): "
+            f"{_DEFAULT_LEXICON_TEXT!r} "
             f"has two words in it, got {default!r}."
         )
 
 
 def _sr(
-    sentence, n=1, lexicon=None, rng=0, default=True, lower=True, case=True, glue=True, distinct=True,
-    stop=True, seeded=True, use_n=True,
+    sentence,
+    n=1,
+    lexicon=None,
+    rng=0,
+    default=True,
+    lower=True,
+    case=True,
+    glue=True,
+    distinct=True,
+    stop=True,
+    seeded=True,
+    use_n=True,
 ):
     """A learner's synonym replacement; the keywords switch off one step each (the catalogued slips)."""
     if lexicon is None and default:
@@ -90,7 +111,8 @@ def _sr(
     tokens = text.tokenize(sentence)
     key = str.lower if lower else str
     candidates = [
-        i for i, token in enumerate(tokens)
+        i
+        for i, token in enumerate(tokens)
         if text.is_word(token) and key(token) in lexicon and (not stop or token.lower() not in text.STOPWORDS)
     ]
     if not candidates:
@@ -109,7 +131,9 @@ def _sr_with_choice(sentence, n=1, lexicon=None, rng=0):
     rng = np.random.default_rng(rng)
     tokens = text.tokenize(sentence)
     candidates = [
-        i for i, t in enumerate(tokens) if text.is_word(t) and t.lower() not in text.STOPWORDS and t.lower() in lexicon
+        i
+        for i, t in enumerate(tokens)
+        if text.is_word(t) and t.lower() not in text.STOPWORDS and t.lower() in lexicon
     ]
     chosen = rng.choice(candidates, size=min(n, len(candidates)), replace=False) if candidates else []
     out = list(tokens)
@@ -132,8 +156,14 @@ synonym_replacement = Exercise(
     ),
     reference=text.synonym_replacement,
     mistakes=[
-        Mistake("lexicon=None not handled", partial(_sr, default=False), "lexicon=None must mean the course's default"),
-        Mistake("positions drawn with replacement", partial(_sr, distinct=False), "pick n *distinct* positions"),
+        Mistake(
+            "lexicon=None not handled",
+            partial(_sr, default=False),
+            "lexicon=None must mean the course's default",
+        ),
+        Mistake(
+            "positions drawn with replacement", partial(_sr, distinct=False), "pick n *distinct* positions"
+        ),
         Mistake("lookup not lower-cased", partial(_sr, lower=False), "look each word up in lower case"),
         Mistake("capitalisation lost", partial(_sr, case=False), "keep each word's capitalisation"),
         Mistake("joined with spaces", partial(_sr, glue=False), "punctuation must stay"),
@@ -151,9 +181,13 @@ def _test_crop_sequence(candidate) -> None:
     original = _SEQUENCE.copy()
     raw = candidate(_SEQUENCE, 0.6, 0)
     if not isinstance(raw, np.ndarray):
-        raise AssertionError(f"return a numpy array (as the other augmentations do), got {type(raw).__name__}.")
+        raise AssertionError(
+            f"return a numpy array (as the other augmentations do), got {type(raw).__name__}."
+        )
     if np.shares_memory(raw, _SEQUENCE):
-        raise AssertionError("return a new array (.copy()): a slice is a view, and editing it would edit the input.")
+        raise AssertionError(
+            "return a new array (.copy()): a slice is a view, and editing it would edit the input."
+        )
     crops = [np.asarray(candidate(_SEQUENCE, 0.6, seed)) for seed in range(200)]
     if not np.array_equal(_SEQUENCE, original):
         raise AssertionError("do not modify the input sequence: return a new array.")
@@ -184,17 +218,31 @@ def _test_crop_sequence(candidate) -> None:
     if not np.array_equal(candidate(_SEQUENCE, 1.0, 0), _SEQUENCE):
         raise AssertionError("eta=1 keeps the whole sequence.")
     history = list(range(7))  # the notebook crops one user's history, also by keyword
-    assert len(candidate(history, 0.6, rng=0)) == 4, "crop_sequence(history, 0.6, rng=seed) should keep 4 of 7 items."
+    assert len(candidate(history, 0.6, rng=0)) == 4, (
+        "crop_sequence(history, 0.6, rng=seed) should keep 4 of 7 items."
+    )
 
 
-def _crop(sequence, eta=0.6, rng=0, size=None, last=True, copy=True, as_list=False, at_least_one=True, from_zero=False):
+def _crop(
+    sequence,
+    eta=0.6,
+    rng=0,
+    size=None,
+    last=True,
+    copy=True,
+    as_list=False,
+    at_least_one=True,
+    from_zero=False,
+):
     """A learner's crop; the keywords switch on the catalogued slips."""
     rng = np.random.default_rng(rng)
     sequence = np.asarray(sequence)
     n = len(sequence)
     length = (size or (lambda x: int(np.floor(x))))(eta * n)
     length = max(1, length) if at_least_one else length
-    start = 0 if from_zero else int(rng.integers(n - length + (1 if last else 0))) if n > length or last else 0
+    start = (
+        0 if from_zero else int(rng.integers(n - length + (1 if last else 0))) if n > length or last else 0
+    )
     window = sequence[start : start + length]
     window = window.copy() if copy else window
     return window.tolist() if as_list else window
@@ -211,7 +259,11 @@ crop_sequence = Exercise(
     ),
     reference=interactions.crop_sequence,
     mistakes=[
-        Mistake("last window never drawn", partial(_crop, last=False), "the last window (start n - length = 4) never"),
+        Mistake(
+            "last window never drawn",
+            partial(_crop, last=False),
+            "the last window (start n - length = 4) never",
+        ),
         Mistake("round instead of floor", partial(_crop, size=round), "round down, not to the nearest"),
         Mistake("a view, not a new array", partial(_crop, copy=False), "return a new array"),
         Mistake("a Python list", partial(_crop, as_list=True), "return a numpy array"),

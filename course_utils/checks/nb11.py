@@ -32,7 +32,9 @@ def _test_synthesise_for_categories(candidate) -> None:
             f"got {getattr(images, 'shape', None)} {getattr(images, 'dtype', type(images).__name__)}."
         )
     expected, _ = generative.synthesise_for_categories(generator, [2, 0, 3], seed=1)
-    if np.array_equal(images, generate(generator, 5, labels, seed=0)) and not np.array_equal(images, expected):
+    if np.array_equal(images, generate(generator, 5, labels, seed=0)) and not np.array_equal(
+        images, expected
+    ):
         raise AssertionError("the images ignore the seed: pass seed=seed on to generate.")
     if not np.array_equal(images, expected):
         raise AssertionError(
@@ -49,7 +51,9 @@ def _synthesise(generator, counts, seed=0, labels_of=None, use_seed=True, condit
 
 
 def _synthesise_with_loop(generator, counts, seed=0):
-    labels = np.array([category for category, count in enumerate(counts) for _ in range(count)], dtype=np.int64)
+    labels = np.array(
+        [category for category, count in enumerate(counts) for _ in range(count)], dtype=np.int64
+    )
     return generate(generator, len(labels), labels, seed=seed), labels
 
 
@@ -64,10 +68,26 @@ synthesise_for_categories = Exercise(
     ),
     reference=generative.synthesise_for_categories,
     mistakes=[
-        Mistake("one label per category", lambda g, c, seed=0: _synthesise(g, c, seed, labels_of=lambda c: np.arange(len(c))), "repeat each category"),
-        Mistake("labels tiled, not repeated", lambda g, c, seed=0: _synthesise(g, c, seed, labels_of=lambda c: np.tile(np.arange(len(c)), 2)[: c.sum()]), "in that order"),
-        Mistake("seed ignored", lambda g, c, seed=0: _synthesise(g, c, seed, use_seed=False), "ignore the seed"),
-        Mistake("conditioned on other labels than returned", lambda g, c, seed=0: _synthesise(g, c, seed, conditioned=False), "did you pass the labels"),
+        Mistake(
+            "one label per category",
+            lambda g, c, seed=0: _synthesise(g, c, seed, labels_of=lambda c: np.arange(len(c))),
+            "repeat each category",
+        ),
+        Mistake(
+            "labels tiled, not repeated",
+            lambda g, c, seed=0: _synthesise(
+                g, c, seed, labels_of=lambda c: np.tile(np.arange(len(c)), 2)[: c.sum()]
+            ),
+            "in that order",
+        ),
+        Mistake(
+            "seed ignored", lambda g, c, seed=0: _synthesise(g, c, seed, use_seed=False), "ignore the seed"
+        ),
+        Mistake(
+            "conditioned on other labels than returned",
+            lambda g, c, seed=0: _synthesise(g, c, seed, conditioned=False),
+            "did you pass the labels",
+        ),
     ],
     alternatives=[_synthesise, _synthesise_with_loop],
 )
@@ -76,7 +96,8 @@ synthesise_for_categories = Exercise(
 def _test_synthetic_precision(candidate) -> None:
     # user 0: 3 synthetic interactions (one stored as 3.0), user 1: 2, user 2: one explicitly stored zero
     synthetic = sp.csr_matrix(
-        (np.array([3, 1, 1, 1, 1, 0], dtype=np.float32), ([0, 0, 0, 1, 1, 2], [0, 1, 2, 2, 3, 3])), shape=(3, 4)
+        (np.array([3, 1, 1, 1, 1, 0], dtype=np.float32), ([0, 0, 0, 1, 1, 2], [0, 1, 2, 2, 3, 3])),
+        shape=(3, 4),
     )
     future = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 1, 1], [1, 1, 1, 1]], dtype=np.float32))
     result = float(candidate(synthetic, future))
@@ -131,7 +152,11 @@ synthetic_precision = Exercise(
     ),
     reference=generative.synthetic_precision,
     mistakes=[
-        Mistake("divided by |F|", lambda s, f: (s != 0).multiply(f != 0).nnz / (f != 0).nnz, "divided by the number of future"),
+        Mistake(
+            "divided by |F|",
+            lambda s, f: (s != 0).multiply(f != 0).nnz / (f != 0).nnz,
+            "divided by the number of future",
+        ),
         Mistake("mean of per-user precisions", _per_user_precision, "mean of per-user precisions"),
         Mistake("values not binarised", lambda s, f: s.multiply(f != 0).sum() / s.sum(), "binarise first"),
         Mistake("stored zeros counted", lambda s, f: (s != 0).multiply(f != 0).nnz / s.nnz, "stored zero"),

@@ -17,7 +17,9 @@ _EXAMINATION = np.array([1.0, 0.5, 0.5, 0.25])
 def _update(candidate, weights, slates, clicks, relevance, step_size, bounds):
     """Call the update exactly as the simulation does (step size and bounds by keyword)."""
     return np.asarray(
-        candidate(weights.copy(), slates, clicks, relevance, _EXAMINATION, step_size=step_size, bounds=bounds),
+        candidate(
+            weights.copy(), slates, clicks, relevance, _EXAMINATION, step_size=step_size, bounds=bounds
+        ),
         dtype=float,
     )
 
@@ -57,7 +59,13 @@ def _test_update(candidate) -> None:
     assert_close(clipped, [0.9, 0.1, 0.9, 0.5], "the weights with a large step (clip them to the bounds)")
     # A kept item that the re-ranker moved down: item 1 sits at position 2 but is still a relevance item.
     moved = _update(
-        candidate, np.full(1, 0.5), np.array([[0, 8, 1, 9]]), np.array([[0, 0, 1, 0]], bool), _RELEVANCE[:1], 0.1, (0.0, 1.0)
+        candidate,
+        np.full(1, 0.5),
+        np.array([[0, 8, 1, 9]]),
+        np.array([[0, 0, 1, 0]], bool),
+        _RELEVANCE[:1],
+        0.1,
+        (0.0, 1.0),
     )
     if moved[0] > 0.5:
         raise AssertionError(
@@ -67,13 +75,30 @@ def _test_update(candidate) -> None:
         )
 
 
-def _adapt(weights, slates, clicks, relevance_slates, examination, step_size=0.1, bounds=(0.05, 0.95),
-           debias=True, clip=True, sign=1.0, by_position=False, empty_is_zero=True):
+def _adapt(
+    weights,
+    slates,
+    clicks,
+    relevance_slates,
+    examination,
+    step_size=0.1,
+    bounds=(0.05, 0.95),
+    debias=True,
+    clip=True,
+    sign=1.0,
+    by_position=False,
+    empty_is_zero=True,
+):
     """A learner's update; the keywords switch on the catalogued slips."""
     if by_position:
         inserted = slates != relevance_slates
     else:
-        inserted = np.array([[item not in set(row) for item in slate] for slate, row in zip(slates, relevance_slates, strict=True)])
+        inserted = np.array(
+            [
+                [item not in set(row) for item in slate]
+                for slate, row in zip(slates, relevance_slates, strict=True)
+            ]
+        )
     exposure = examination if debias else np.ones_like(examination)
 
     def attraction(group):
@@ -86,7 +111,9 @@ def _adapt(weights, slates, clicks, relevance_slates, examination, step_size=0.1
     return np.clip(updated, *bounds) if clip else updated
 
 
-def _adapt_per_user(weights, slates, clicks, relevance_slates, examination, step_size=0.1, bounds=(0.05, 0.95)):
+def _adapt_per_user(
+    weights, slates, clicks, relevance_slates, examination, step_size=0.1, bounds=(0.05, 0.95)
+):
     new = np.array(weights, dtype=float)
     for user in range(len(slates)):
         inserted = ~np.isin(slates[user], relevance_slates[user])
@@ -106,19 +133,33 @@ update_weights = Exercise(
         "Split each slate into the items the re-ranker inserted and those it kept from the relevance list. "
         "If the user clicks the inserted ones more, raise their weight; if the kept ones, lower it. Lower "
         "positions are seen less often, so a click there counts for more.",
-        "inserted = slate items that appear nowhere in the user's relevance slate. For each group, attraction "
+        "inserted = slate items that appear nowhere in the user's relevance slate. For each group, "
+        "attraction "
         "a = clicks in the group / summed examination probabilities of the group (NaN when the group is "
         "empty). New weight = clip(weight + step_size * (a_inserted - a_kept), low, high), with a NaN signal "
         "counted as 0.",
     ),
     reference=update_diversity_weights,
     mistakes=[
-        Mistake("no position debiasing", lambda *a, **kw: _adapt(*a, **kw, debias=False), "debiased by examination"),
+        Mistake(
+            "no position debiasing",
+            lambda *a, **kw: _adapt(*a, **kw, debias=False),
+            "debiased by examination",
+        ),
         Mistake("no clipping", lambda *a, **kw: _adapt(*a, **kw, clip=False), "clip them to the bounds"),
-        Mistake("signal with the wrong sign", lambda *a, **kw: _adapt(*a, **kw, sign=-1.0), "the weights move the wrong way"),
-        Mistake("inserted by position", lambda *a, **kw: _adapt(*a, **kw, by_position=True), "compare sets, not positions"),
-        Mistake("empty group gives NaN", lambda *a, **kw: _adapt(*a, **kw, empty_is_zero=False), "no evidence"),
+        Mistake(
+            "signal with the wrong sign",
+            lambda *a, **kw: _adapt(*a, **kw, sign=-1.0),
+            "the weights move the wrong way",
+        ),
+        Mistake(
+            "inserted by position",
+            lambda *a, **kw: _adapt(*a, **kw, by_position=True),
+            "compare sets, not positions",
+        ),
+        Mistake(
+            "empty group gives NaN", lambda *a, **kw: _adapt(*a, **kw, empty_is_zero=False), "no evidence"
+        ),
     ],
     alternatives=[_adapt, _adapt_per_user],
 )
-

@@ -31,7 +31,8 @@ def _test_my_pipeline(candidate) -> None:
         if lists.shape != (n_users, k):
             raise AssertionError(
                 f"with k={k} return one list of k items per evaluated user: shape ({n_users}, {k}), got "
-                f"{lists.shape}. The evaluated users are components.users, in that order; use the k you are given."
+                f"{lists.shape}. The evaluated users are components.users, in that order; use the k "
+                "you are given."
             )
         try:
             pipeline.check_lists(lists, components, k)
@@ -69,14 +70,23 @@ my_pipeline = Exercise(
         "the re-ranker and its diversity.",
         "Make a PipelineConfig with your choices (k, weights, n_recall and n_rank no larger than "
         "components.max_candidates, diversity) and hand it with the components to pipeline.run_cascade, "
-        "choosing 'dpp' or 'mmr'; its .lists is the answer. Or fuse scores yourself with components.fused_scores(weights) and "
+        "choosing 'dpp' or 'mmr'; its .lists is the answer. Or fuse scores yourself with "
+        "components.fused_scores(weights) and "
         "take the top k with history items excluded (components.seen).",
     ),
     reference=pipeline.default_pipeline,
     mistakes=[
-        Mistake("a Python list", lambda components, k: _fused_top_k(components, k).tolist(), "return a numpy array"),
+        Mistake(
+            "a Python list",
+            lambda components, k: _fused_top_k(components, k).tolist(),
+            "return a numpy array",
+        ),
         Mistake("k ignored", lambda components, k: _fused_top_k(components, 10), "use the k you are given"),
-        Mistake("history items recommended", lambda components, k: top_k_items(components.knn_scores, k), "Exclude history items"),
+        Mistake(
+            "history items recommended",
+            lambda components, k: top_k_items(components.knn_scores, k),
+            "Exclude history items",
+        ),
         Mistake("random order each call", _shuffled_each_call, "must be deterministic"),
     ],
     alternatives=[_mmr_pipeline, _fused_top_k],
