@@ -73,6 +73,11 @@ class LearnerCodeFailed(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def as_sentence(self) -> str:
+        """``message`` capitalised, to follow another sentence."""
+        return self.message[:1].upper() + self.message[1:]
+
 
 def _is_learner_frame(filename: str) -> bool:
     path = str(Path(filename).resolve()) if not filename.startswith("<") else filename
@@ -85,7 +90,10 @@ def _learner_traceback(error: BaseException, skip: int = 1, limit: int = 3) -> s
     """The learner's own frames of ``error``'s traceback (the last ``limit``), one short line each."""
     frames = traceback.extract_tb(error.__traceback__)[skip:]
     own = [frame for frame in frames if _is_learner_frame(frame.filename)][-limit:]
-    lines = [f"\n    line {frame.lineno} in {frame.name}: {(frame.line or '').strip()}" for frame in own]
+    lines = [
+        f"\n    line {frame.lineno} in {frame.name}" + (f": {frame.line.strip()}" if frame.line else "")
+        for frame in own
+    ]
     return "".join(lines)
 
 
@@ -223,7 +231,8 @@ class Exercise:
         elif reason.startswith("not solved yet"):
             print(f"{TODO} {self.title}: {reason} Need help? Call .hint()")
         else:
-            print(f"{FAIL} {self.title}: {reason} Need help? Call .hint()")
+            separator = "" if reason.endswith("\n") else " "
+            print(f"{FAIL} {self.title}: {reason}{separator}Need help? Call .hint()")
         return self.solved
 
     def hint(self, level: int = 1) -> None:

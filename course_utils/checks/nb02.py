@@ -91,6 +91,8 @@ discriminator_loss = Exercise(
 
 def _test_generator_loss(candidate) -> None:
     zeros = candidate(torch.zeros(3))
+    if not isinstance(zeros, torch.Tensor) or zeros.dim() != 0:
+        raise AssertionError("return a single number as a 0-dim tensor (the batch mean), not a float.")
     if float(zeros) < 0:
         raise AssertionError(
             "the loss is negative: you wrote the minimax form log(1 - D(G(z))); "

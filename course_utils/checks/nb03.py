@@ -70,7 +70,7 @@ def _test_scaled_dot_product_attention(candidate) -> None:
     except LearnerCodeFailed as failure:
         raise AssertionError(
             "the notebook also calls it on 2-D inputs (L, d) without a batch: transpose the last two "
-            f"dimensions of k (k.transpose(-2, -1)), whatever comes before them. {failure.message}"
+            f"dimensions of k (k.transpose(-2, -1)), whatever comes before them. {failure.as_sentence}"
         ) from None
     assert_close(
         single, F.scaled_dot_product_attention(q[0], k[0], v[0]), "the output for 2-D inputs", atol=1e-6

@@ -33,7 +33,7 @@ def _test_synonym_replacement(candidate) -> None:
         raise AssertionError(
             "with n=3 all three words that have synonyms change; a KeyError suggests a position was picked "
             "twice and its replacement looked up again: pick n *distinct* positions (e.g. a permutation). "
-            + failure.message
+            + failure.as_sentence
         ) from None
     if not isinstance(out, str):
         raise AssertionError(f"return a string, got {type(out).__name__}.")
@@ -80,7 +80,7 @@ def _test_synonym_replacement(candidate) -> None:
     except LearnerCodeFailed as failure:
         raise AssertionError(
             "the notebook later calls synonym_replacement(sentence, 3, rng=seed) without a lexicon: "
-            "lexicon=None must mean the course's default lexicon, text.load_lexicon(). " + failure.message
+            "lexicon=None must mean the course's default lexicon, text.load_lexicon(). " + failure.as_sentence
         ) from None
     if not isinstance(default, str) or default == _DEFAULT_LEXICON_TEXT:
         raise AssertionError(
