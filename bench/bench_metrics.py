@@ -18,7 +18,6 @@ import scipy.sparse as sp
 
 from course_utils import metrics
 
-
 TARGET_USERS_PER_CPU_SECOND = 5_000
 
 
