@@ -1,7 +1,8 @@
 """Diversity-aware re-ranking: MMR, DPP (fast greedy MAP), xQuAD and calibrated re-ranking.
 
 A re-ranker takes, for every user, ``M`` candidate items with relevance scores (from any
-recommender) and picks ``k`` of them one at a time, trading relevance for diversity.
+recommender, e.g. :func:`course_utils.ranking.candidate_set`) and picks ``k`` of them one at a
+time, trading relevance for diversity.
 
 One convention for all re-rankers
 ---------------------------------
@@ -9,6 +10,9 @@ One convention for all re-rankers
 * ``diversity`` in ``[0, 1]`` is the trade-off: **0 returns the candidates in relevance order**
   (ties broken by candidate position), larger values weigh diversity more, 1 ignores relevance
   except where the diversity term ties.
+* Inputs are checked the same way everywhere: ``candidates`` as recommendation lists
+  (:func:`course_utils.metrics.check_recommendations`: integer ids in range, no repeats),
+  ``relevance`` finite (:func:`course_utils.ranking.as_scores`), ``k`` a positive ``int``.
 * Relevance is min-max normalised to ``[0, 1]`` within each user's candidates before mixing,
   so that the same ``diversity`` means the same thing for every recommender's score scale.
 * The result is an int array ``(n_users, k)`` of item ids, best first.

@@ -252,6 +252,8 @@ def test_dpp_greedy_validates_the_kernel_cheaply():
     with_nan[first, 5] = with_nan[5, first] = np.nan  # a NaN in the first row the greedy reads
     with pytest.raises(ValueError, match="NaN or inf"):
         rerank.dpp_greedy(with_nan, 3)
+    with pytest.raises(ValueError, match="NaN or inf"):  # the batched path checks every row it reads
+        rerank.dpp_greedy(np.stack([kernel, with_nan]), 3)
     with pytest.raises(ValueError, match="k must be a positive integer"):
         rerank.dpp_greedy(kernel, 3.0)
     with pytest.raises(ValueError, match="window must be a positive integer"):
