@@ -19,15 +19,12 @@ exits with status 1 when it is not.
 from __future__ import annotations
 
 import sys
-import time
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 
 import pandas as pd
 
 from course_utils import rerank
+from course_utils.costs import CostLog
 from course_utils.data import load_fashion_shop
 from course_utils.models.recommenders import ItemKNN
 from course_utils.simulation import (
@@ -43,27 +40,10 @@ TOLERANCE = 1.25  # "about" a minute: OK up to 75 s for 20 rounds
 STAGES = ("refit", "score", "re-rank", "simulate")
 
 
-class StageClock:
-    """Accumulates wall-clock and CPU seconds per named stage."""
-
-    def __init__(self) -> None:
-        self.wall: dict[str, float] = defaultdict(float)
-        self.cpu: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def measure(self, stage: str) -> Iterator[None]:
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            yield
-        finally:
-            self.wall[stage] += time.perf_counter() - wall
-            self.cpu[stage] += time.process_time() - cpu
-
-
 class Timed:
     """Forwards every attribute to ``target``; calls of the methods in ``stages`` are timed on ``clock``."""
 
-    def __init__(self, target: object, clock: StageClock, stages: dict[str, str]):
+    def __init__(self, target: object, clock: CostLog, stages: dict[str, str]):
         self._target, self._clock, self._stages = target, clock, stages
 
     def __getattr__(self, name: str):
@@ -72,7 +52,7 @@ class Timed:
             return attribute
 
         def timed(*args, **kwargs):
-            with self._clock.measure(self._stages[name]):
+            with self._clock.measure(self._stages[name], memory=False):
                 return attribute(*args, **kwargs)
 
         return timed
@@ -98,8 +78,8 @@ def main(
 
     totals, stages = [], []
     for policy in policies:
-        clock = StageClock()
-        with clock.measure("total"):
+        clock = CostLog()
+        with clock.measure("total", memory=False):
             run_feedback_loop(
                 Timed(simulator, clock, {"click": "simulate", "utility": "simulate"}),
                 Timed(ItemKNN(), clock, {"fit": "refit", "score": "score"}),
@@ -111,17 +91,19 @@ def main(
                 seed=seed,
                 progress=False,
             )
+        summed = clock.totals()  # seconds and cpu_seconds per stage, summed over the rounds
+        wall, cpu = summed.loc["total", "seconds"], summed.loc["total", "cpu_seconds"]
         totals.append(
             {
                 "policy": policy.name,
-                "wall (s)": clock.wall["total"],
-                "CPU (s)": clock.cpu["total"],
-                "wall (s/round)": clock.wall["total"] / n_rounds,
-                "CPU (s/round)": clock.cpu["total"] / n_rounds,
+                "wall (s)": wall,
+                "CPU (s)": cpu,
+                "wall (s/round)": wall / n_rounds,
+                "CPU (s/round)": cpu / n_rounds,
             }
         )
-        per_round = {stage: clock.cpu[stage] / n_rounds for stage in STAGES}
-        per_round["candidates + bookkeeping"] = clock.cpu["total"] / n_rounds - sum(per_round.values())
+        per_round = {stage: summed["cpu_seconds"].get(stage, 0.0) / n_rounds for stage in STAGES}
+        per_round["candidates + bookkeeping"] = cpu / n_rounds - sum(per_round.values())
         stages.append({"policy": policy.name} | per_round)
 
     pd.set_option("display.float_format", lambda value: f"{value:,.2f}")

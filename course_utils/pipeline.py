@@ -4,62 +4,69 @@ Read top to bottom, one function per step::
 
     data = load_pipeline_data("shop")                      # history / test matrices, texts, images
     embeddings = encode_items(data)                        # {"text": (n_items, 384), "image": (.., 1280)}
-    components = fit_components(data, embeddings, config)  # popularity, BPR-MF, item-kNN, profiles
+    components = fit_components(data, embeddings, config)  # popularity, BPR-MF, item-kNN, content
     lists = system_lists(components, config)               # the six systems of the final table
     table = evaluate_systems(lists, components)            # Recall/NDCG@k, ILD in two spaces, ...
 
-or all at once: ``result = run_pipeline(data, config, seed)`` (``result.lists``, ``result.table``).
+``load_pipeline_data(name, split="valid")`` gives the same steps on the validation split of
+the course protocol (``course_utils.protocol``), where operating points are chosen.
 
 The systems compared (one row each in the final table):
 
 * **Popularity** -- the most clicked items, the same for everyone (the filter bubble's purest form);
 * **BPR-MF** (Rendle et al. 2009) or **Mult-VAE** (Liang et al. 2018) -- collaborative filtering;
-* **Text content** -- content-based filtering on the pretrained text encoder (MiniLM):
-  ``s(u, i) = (1/|H_u|) sum_{h in H_u} cos(e_h, e_i)`` (Pazzani & Billsus 2007);
+* **Text content** -- ``models.recommenders.ContentBased`` on the pretrained text encoder
+  (MiniLM): the cosine between an item and the mean of the user's history vectors
+  (Pazzani & Billsus 2007);
 * **Fused** -- weighted score fusion (the source article's §4.2) of item-kNN (Sarwar et al. 2001),
   text content and image content, each min-max normalised per user, over the whole catalog;
 * **Cascade + MMR / + DPP** -- the article's §2.3 cascade: item-kNN *recalls* ``n_recall``
   candidates, the fused multimodal score *ranks* them down to ``n_rank``, and MMR
   (Carbonell & Goldstein 1998) or the fast greedy DPP (Chen et al. 2018) *re-ranks* to ``k``.
 
+A last, optional stage re-ranks a shortlist with a small language model, and a check reads its
+generated explanations for attributes it made up (``course_utils.llm_stage``).
+
 MovieLens-100k has no item images: its "modalities" are the title/year/genre text and the
 collaborative signal, and the image weight of the config is dropped there.
 
-Protocol: every model learns from each user's history (the train and validation splits, all
-earlier in time than the test split), lists never repeat a history item, and the test split
-is the ground truth. Item-kNN rather than BPR feeds the fusion because its score is a sum over
-the user's history items, so every fused score splits exactly into per-modality and
-per-history-item contributions (:func:`explain_recommendation`).
+**Image features are centred wherever they are compared** (:data:`CENTRED_MODALITIES`): the
+pooled CNN features are non-negative (ReLU6), so every pair of raw vectors has a high cosine and
+image similarity barely varies; after subtracting the catalog's mean vector, cosine measures how
+two items differ from the average item in the same direction. The image content score, the
+visual ILD column and the re-rankers' joint space all use the centred vectors.
+
+Protocol: every model learns from each user's history (the ``inputs`` of the protocol's split:
+train + valid for test), lists never repeat a history item, and the split's ``targets`` are the
+ground truth. Item-kNN rather than BPR feeds the fusion because its score is a sum over the
+user's history items, so every fused score splits exactly into per-modality and
+per-history-item contributions plus one per-user offset (:func:`explain_recommendation`).
 """
 
 from __future__ import annotations
 
-import resource
-import sys
-import tempfile
-import time
-import tracemalloc
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import torch
 
-from course_utils import metrics, rerank
+from course_utils import metrics, protocol, rerank
+from course_utils.costs import CostLog
 from course_utils.encoders.cache import Encoder, cache_key, cached_encode, embeddings_dir
-from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, Recommender
+from course_utils.models.recommenders import BPRMF, ContentBased, ItemKNN, Popularity, Recommender
 from course_utils.models.score_fusion import Cascade, CascadeResult, Stage, scoring_stage, weighted_fusion
 from course_utils.models.vae import MultVAE
 from course_utils.ranking import Shortlist, top_k_items, unit_rows
 
 DATASETS = ("shop", "ml100k")
 MODALITIES = ("cf", "text", "image")  # the scores the fusion can weigh
+CENTRED_MODALITIES = ("image",)  # compared after subtracting the catalog mean (module docstring)
 CF_MODELS = ("bpr", "mult-vae")
 RERANKERS = ("mmr", "dpp")
+SHOP_ATTRIBUTES = ("category", "colour", "material", "style", "season", "brand")
 _CHUNK_ELEMENTS = 8_000_000  # float64 elements gathered at once (64 MB)
 
 
@@ -70,14 +77,17 @@ _CHUNK_ELEMENTS = 8_000_000  # float64 elements gathered at once (64 MB)
 
 @dataclass(frozen=True)
 class PipelineData:
-    """One dataset, reduced to what the pipeline reads (items and users possibly subsampled).
+    """One dataset and one protocol split, reduced to what the pipeline reads.
 
-    ``history``  binary CSR ``(n_users, n_items)``: each user's train + validation interactions;
-    ``test``     binary CSR ``(n_users, n_items)``: the held-out, later interactions (ground truth);
+    ``history``  binary CSR ``(n_users, n_items)``: each user's input interactions (test split:
+                 train + validation; validation split: train);
+    ``test``     binary CSR ``(n_users, n_items)``: the held-out, later interactions (the targets);
     ``item_ids`` / ``user_ids``: rows and columns in the full dataset (``arange`` when not subsampled);
-    ``catalog_texts`` / ``catalog_images``: inputs of the encoders for the **full** catalog (so
-    cached full-catalog embeddings are reused, then sliced); ``catalog_images`` is ``None`` for
-    MovieLens; ``item_labels``: category (shop) or genres (MovieLens) per kept item, for display.
+    ``catalog_texts`` / ``catalog_images``: the loader's ``.texts`` / ``.images`` for the **full**
+    catalog (so cached full-catalog embeddings are reused, then sliced); ``catalog_images`` is
+    ``None`` for MovieLens; ``item_labels``: category (shop) or genres (MovieLens) per kept item;
+    ``item_attributes``: one row of attribute values per kept item (shop: :data:`SHOP_ATTRIBUTES`;
+    MovieLens: ``year`` and ``genres``), what the language-model prompts and checks read.
     """
 
     name: str
@@ -88,6 +98,8 @@ class PipelineData:
     catalog_texts: tuple[str, ...]
     catalog_images: np.ndarray | None
     item_labels: np.ndarray
+    item_attributes: pd.DataFrame | None = None
+    split: str = "test"
 
     @property
     def n_users(self) -> int:
@@ -120,60 +132,83 @@ class PipelineData:
 
     def __repr__(self) -> str:
         return (
-            f"PipelineData({self.name!r}: {self.n_users} users x {self.n_items} items, "
+            f"PipelineData({self.name!r}, {self.split} split: {self.n_users} users x {self.n_items} items, "
             f"history={self.history.nnz}, test={self.test.nnz}, modalities={self.modalities})"
         )
 
 
-def movielens_texts(movies: pd.DataFrame) -> list[str]:
-    """MovieLens item text for the text encoder: ``"<title> (<year>). Genres: <g1>, <g2>"``.
-
-    The year is left out where MovieLens does not know it (two movies).
-    """
-    years = movies["year"].map(lambda year: "" if pd.isna(year) else f" ({year})")
-    return (movies["title"].astype(str) + years + ". Genres: " + movies["genres"].str.join(", ")).tolist()
-
-
 def load_pipeline_data(
-    name: str, max_items: int | None = None, max_users: int | None = None, seed: int = 0
+    name: str,
+    max_items: int | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
+    split: str = "test",
 ) -> PipelineData:
-    """Load ``"shop"`` (Fashion Shop) or ``"ml100k"`` (MovieLens-100k) for the pipeline.
+    """Load ``"shop"`` (Fashion Shop) or ``"ml100k"`` (MovieLens-100k) for one split of the protocol.
 
-    ``max_items`` / ``max_users`` shrink it for fast mode (see :func:`subsample`); without
-    limits every user and item is kept.
+    ``split="test"``: history = train + valid, targets = test (where results are reported);
+    ``split="valid"``: history = train, targets = valid (where operating points are chosen), both
+    from ``protocol.evaluation_split``. Item texts are the loader's ``.texts`` (one text per item
+    in the whole course). ``max_items`` / ``max_users`` shrink the data for fast mode (see
+    :func:`_fast_mode_sample`); without limits every user and item is kept.
     """
     if name == "shop":
         from course_utils.data import load_fashion_shop
 
-        shop = load_fashion_shop()
-        interactions, texts, images = shop.interactions, tuple(shop.texts), shop.images
-        labels = shop.items["category"].to_numpy()
+        dataset = load_fashion_shop()
+        images = dataset.images
+        labels = dataset.items["category"].to_numpy()
+        attributes = dataset.items[list(SHOP_ATTRIBUTES)].astype(str)
     elif name == "ml100k":
         from course_utils.data import load_movielens_100k
 
-        movielens = load_movielens_100k()
-        interactions, texts, images = movielens.interactions, tuple(movielens_texts(movielens.movies)), None
-        labels = movielens.movies["genres"].str.join("/").to_numpy()
+        dataset = load_movielens_100k()
+        images = None
+        labels = dataset.movies["genres"].str.join("/").to_numpy()
+        attributes = pd.DataFrame(
+            {
+                "year": dataset.movies["year"].astype("string").fillna("year unknown"),
+                "genres": dataset.movies["genres"].str.join(", "),
+            }
+        )
     else:
         raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS}")
-    history = sp.csr_array(interactions.train + interactions.valid, dtype=np.float32)
-    test = sp.csr_array(interactions.test, dtype=np.float32)
-    item_ids, user_ids = subsample(history, test, max_items, max_users, seed)
+    interactions = dataset.interactions
+    chosen = protocol.evaluation_split(interactions, split)
+    # items are always sampled on train + valid clicks, so both splits of a fast run share one catalog
+    everything = sp.csr_array(interactions.train + interactions.valid, dtype=np.float32)
+    history = sp.csr_array(chosen.inputs, dtype=np.float32)
+    test = sp.csr_array(chosen.targets, dtype=np.float32)
+    item_ids, user_ids = _fast_mode_sample(everything, history, test, max_items, max_users, seed)
     history, test = history[user_ids][:, item_ids], test[user_ids][:, item_ids]
     return PipelineData(
-        name, sp.csr_array(history), sp.csr_array(test), item_ids, user_ids, texts, images, labels[item_ids]
+        name,
+        sp.csr_array(history),
+        sp.csr_array(test),
+        item_ids,
+        user_ids,
+        tuple(dataset.texts),
+        images,
+        labels[item_ids],
+        attributes.iloc[item_ids].reset_index(drop=True),
+        split,
     )
 
 
-def subsample(
-    history: sp.csr_array, test: sp.csr_array, max_items: int | None, max_users: int | None, seed: int = 0
+def _fast_mode_sample(
+    clicks: sp.csr_array,
+    history: sp.csr_array,
+    test: sp.csr_array,
+    max_items: int | None,
+    max_users: int | None,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted ``(item_ids, user_ids)`` to keep: all of them, or the fast-mode sample.
 
-    ``max_items`` keeps the items with the most history interactions (ties: lower id), so a
-    small catalog still has enough clicks to learn from -- at the price of a flatter
-    popularity curve than the full data. Only users with at least one history and one test
-    item among them are kept, at most ``max_users`` (a random sample drawn with ``seed``).
+    ``max_items`` keeps the items with the most ``clicks`` (ties: lower id), so a small catalog
+    still has enough clicks to learn from -- at the price of a flatter popularity curve than the
+    full data. Only users with at least one history and one test item among them are kept, at
+    most ``max_users`` (a random sample drawn with ``seed``).
     """
     n_users, n_items = history.shape
     for label, limit in (("max_items", max_items), ("max_users", max_users)):
@@ -181,8 +216,8 @@ def subsample(
             raise ValueError(f"{label} must be at least 2 (or None for all), got {limit}")
     item_ids = np.arange(n_items)
     if max_items is not None and max_items < n_items:
-        clicks = np.asarray(history.sum(axis=0)).ravel()
-        item_ids = np.sort(np.argsort(-clicks, kind="stable")[:max_items])
+        counts = np.asarray(clicks.sum(axis=0)).ravel()
+        item_ids = np.sort(np.argsort(-counts, kind="stable")[:max_items])
     user_ids = np.arange(n_users)
     if max_items is not None or max_users is not None:
         kept_history, kept_test = history[:, item_ids].tocsr(), test[:, item_ids].tocsr()
@@ -195,74 +230,7 @@ def subsample(
 
 
 # --------------------------------------------------------------------------------------------
-# 2. Cost: wall time and peak memory of each component
-# --------------------------------------------------------------------------------------------
-
-
-def _max_rss_mb() -> float:
-    """The process's resident-set high-water mark in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-@dataclass
-class CostLog:
-    """Wall time and memory of each pipeline component, one row per ``measure`` block.
-
-    Columns: ``seconds`` (``time.perf_counter``); ``peak_traced_MiB``: the peak of memory
-    allocated by Python and NumPy inside the block (``tracemalloc``; PyTorch's CPU tensors are
-    *not* traced); ``rss_growth_MiB``: how far the block pushed the whole process's peak
-    resident memory (``resource.getrusage``; 0 when it stayed below an earlier peak, so a lower
-    bound); ``cuda_peak_MiB`` on a CUDA device (``torch.cuda.max_memory_allocated``).
-    """
-
-    rows: list[dict] = field(default_factory=list)
-
-    @contextmanager
-    def measure(self, component: str) -> Iterator[dict]:
-        """Time and memory-profile the ``with`` block as one row named ``component``.
-
-        The block may fill the yielded dict with extra columns (e.g. ``cached=True``).
-        """
-        details: dict = {}
-        started_tracing = not tracemalloc.is_tracing()
-        if started_tracing:
-            tracemalloc.start()
-        tracemalloc.reset_peak()
-        traced_before = tracemalloc.get_traced_memory()[0]
-        rss_before = _max_rss_mb()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        try:
-            yield details
-        finally:
-            seconds = time.perf_counter() - start
-            peak = tracemalloc.get_traced_memory()[1] - traced_before
-            if started_tracing:
-                tracemalloc.stop()
-            row = {
-                "component": component,
-                "seconds": seconds,
-                "peak_traced_MiB": max(peak, 0) / 2**20,
-                "rss_growth_MiB": _max_rss_mb() - rss_before,
-                **details,
-            }
-            if torch.cuda.is_available():
-                row["cuda_peak_MiB"] = torch.cuda.max_memory_allocated() / 2**20
-            self.rows.append(row)
-
-    def add(self, component: str, seconds: float, **details) -> None:
-        """Record a time measured elsewhere (e.g. a cascade stage), without memory figures."""
-        self.rows.append({"component": component, "seconds": seconds, **details})
-
-    def frame(self) -> pd.DataFrame:
-        """The rows as a table indexed by component."""
-        return pd.DataFrame(self.rows).set_index("component")
-
-
-# --------------------------------------------------------------------------------------------
-# 3. Encoders: item embeddings through the on-disk cache
+# 2. Encoders: item embeddings through the on-disk cache
 # --------------------------------------------------------------------------------------------
 
 
@@ -325,31 +293,28 @@ def encode_items(
     return embeddings
 
 
-def cold_versus_cached(encoder: Encoder, inputs: Sequence[str] | np.ndarray) -> pd.DataFrame:
-    """Seconds to embed ``inputs`` with an empty cache (the model runs) and again from the cache.
+def comparable(name: str, vectors: np.ndarray) -> np.ndarray:
+    """The vectors of modality ``name`` as compared: centred if ``name`` is in :data:`CENTRED_MODALITIES`.
 
-    Uses a temporary cache folder, removed afterwards, so the real cache is neither used nor
-    changed. One row per run: ``run`` (``cold`` / ``cached``), ``seconds``, ``ms_per_item``.
+    ``x_i - mean_j x_j`` over the catalog for image features (module docstring: raw ReLU
+    features all point into one orthant); other modalities unchanged. ``(n_items, dim)`` float64.
     """
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="course-cache-") as folder:
-        for run in ("cold", "cached"):
-            start = time.perf_counter()
-            cached_encode(encoder, inputs, folder, progress=False)
-            seconds = time.perf_counter() - start
-            rows.append({"run": run, "seconds": seconds, "ms_per_item": 1000 * seconds / len(inputs)})
-    return pd.DataFrame(rows).set_index("run")
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors - vectors.mean(axis=0) if name in CENTRED_MODALITIES else vectors
 
 
 def diversity_space(embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
     """One item representation for the re-rankers: the unit vectors of every modality, side by side.
 
-    ``x_i = [e_i^text / |e_i^text| ; e_i^image / |e_i^image|] / sqrt(M)`` is a unit vector with
-    ``cos(x_i, x_j) = mean_m cos(e_i^m, e_j^m)``: "similar" means similar in text *and* looks.
+    ``x_i = [e_i^text / |e_i^text| ; c_i^image / |c_i^image|] / sqrt(M)`` with ``c`` the centred
+    image features (:func:`comparable`), is a unit vector with ``cos(x_i, x_j) = mean_m
+    cos(., .)_m``: "similar" means similar in text *and* looks. Without centring, the image
+    cosine would be high for almost every pair and the joint similarity would vary only with
+    the text.
     """
     if not embeddings:
         raise ValueError("no embeddings: pass {modality: (n_items, dim)}")
-    blocks = [unit_rows(matrix, f"{name} embeddings") for name, matrix in embeddings.items()]
+    blocks = [unit_rows(comparable(name, m), f"{name} embeddings") for name, m in embeddings.items()]
     if len({block.shape[0] for block in blocks}) != 1:
         raise ValueError(
             f"embeddings disagree on the number of items: { {n: m.shape for n, m in embeddings.items()} }"
@@ -358,7 +323,7 @@ def diversity_space(embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# 4. Configuration
+# 3. Configuration
 # --------------------------------------------------------------------------------------------
 
 
@@ -414,44 +379,23 @@ class PipelineConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# 5. Components: every model fitted once, every score computed once
+# 4. Components: every model fitted once, every score computed once
 # --------------------------------------------------------------------------------------------
 
 
-def user_profiles(history: sp.csr_array, embeddings: np.ndarray) -> np.ndarray:
-    """Mean unit embedding of each user's history items: ``p_u = (1/|H_u|) sum_{h in H_u} e_h/|e_h|``.
+def gathered_content_scores(model: ContentBased, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``model``'s scores of ``candidates`` ``(n_users, M)`` only, ``(n_users, M)``: what a later stage pays.
 
-    ``history`` ``(n_users, n_items)``, ``embeddings`` ``(n_items, dim)`` -> ``(n_users, dim)``;
-    zero for a user without history. ``<p_u, e_i/|e_i|>`` is then the mean cosine between item
-    ``i`` and the history, the content-based score (Pazzani & Billsus 2007).
-    """
-    unit = unit_rows(embeddings, "item embeddings")
-    history = sp.csr_array(history, dtype=np.float64)
-    if history.shape[1] != unit.shape[0]:
-        raise ValueError(f"history has {history.shape[1]} items but the embeddings have {unit.shape[0]} rows")
-    history.data[:] = 1.0
-    counts = np.maximum(np.diff(history.indptr), 1)[:, None]
-    return np.asarray(history @ unit) / counts
-
-
-def content_scores(
-    profiles: np.ndarray, embeddings: np.ndarray, candidates: np.ndarray | None = None
-) -> np.ndarray:
-    """Content-based scores ``s(u, i) = <p_u, e_i/|e_i|>`` (mean cosine to the user's history).
-
-    ``profiles`` ``(n_users, dim)`` from :func:`user_profiles`. Without ``candidates`` every item
-    is scored, ``(n_users, n_items)``; with ``candidates`` ``(n_users, M)`` only those, ``(n_users, M)``
-    (what a cascade's later stage pays for), in chunks of users that bound the gathered
+    The same numbers as ``model.score(users)`` at those items (the cosine between the unit
+    profile and the unit item vector), computed in chunks of users that bound the gathered
     ``(users, M, dim)`` block to about 64 MB.
     """
-    unit = unit_rows(embeddings, "item embeddings")
-    if candidates is None:
-        return profiles @ unit.T
+    profiles, unit_items = model.profiles_[users], model.unit_items_
     scores = np.empty(candidates.shape)
-    users_per_chunk = max(1, _CHUNK_ELEMENTS // (candidates.shape[1] * unit.shape[1]))
+    users_per_chunk = max(1, _CHUNK_ELEMENTS // (candidates.shape[1] * unit_items.shape[1]))
     for start in range(0, len(candidates), users_per_chunk):
         chunk = slice(start, start + users_per_chunk)
-        scores[chunk] = np.einsum("ud,umd->um", profiles[chunk], unit[candidates[chunk]])
+        scores[chunk] = np.einsum("ud,umd->um", profiles[chunk], unit_items[candidates[chunk]])
     return scores
 
 
@@ -460,17 +404,17 @@ class Components:
     """Everything fitted for one dataset, restricted to the evaluated users (one row each).
 
     ``users``: evaluated rows of ``data``; ``seen``: boolean ``(n_users, n_items)``, their
-    history items (never recommended); ``models``: the fitted ``Popularity``, CF baseline and
-    ``ItemKNN``; ``knn_scores``: item-kNN scores ``(n_users, n_items)``, the recall stage's
-    cheap whole-catalog score; ``profiles``: mean history embedding per modality
-    ``(n_users, dim)``; ``embeddings``: per modality ``(n_items, dim)``; ``costs``.
+    history items (never recommended); ``models``: the fitted ``Popularity``, CF baseline,
+    ``ItemKNN`` and one ``ContentBased`` per content modality (``"text"``, ``"image"``, the image
+    one centred); ``knn_scores``: item-kNN scores ``(n_users, n_items)``, the recall stage's
+    cheap whole-catalog score; ``embeddings``: raw encoder output per modality ``(n_items, dim)``;
+    ``costs``.
     """
 
     data: PipelineData
     users: np.ndarray
     seen: np.ndarray
     embeddings: dict[str, np.ndarray]
-    profiles: dict[str, np.ndarray]
     models: dict[str, Recommender]
     knn_scores: np.ndarray
     costs: CostLog
@@ -500,10 +444,17 @@ class Components:
             scores = (
                 self.knn_scores if candidates is None else np.take_along_axis(self.knn_scores, candidates, 1)
             )
-        elif name in self.profiles:
-            scores = content_scores(self.profiles[name], self.embeddings[name], candidates)
+        elif name in self.data.modalities and name in self.models:
+            model = self.models[name]
+            scores = (
+                model.score(self.users)
+                if candidates is None
+                else gathered_content_scores(model, self.users, candidates)
+            )
         else:
-            raise ValueError(f"no {name!r} scores for {self.data.name}: available {['cf', *self.profiles]}")
+            raise ValueError(
+                f"no {name!r} scores for {self.data.name}: available {list(self.data.modalities)}"
+            )
         seen = self.seen if candidates is None else np.take_along_axis(self.seen, candidates, axis=1)
         return np.where(seen, -np.inf, scores)
 
@@ -527,11 +478,14 @@ def fit_components(
     seed: int = 0,
     costs: CostLog | None = None,
     progress: bool = True,
+    baselines: bool = True,
 ) -> Components:
-    """Fit the recommenders on ``data.history`` and build the content profiles, timing each.
+    """Fit the recommenders on ``data.history``, timing each.
 
     ``embeddings`` from :func:`encode_items` (or any ``{modality: (n_items, dim)}``, e.g. random
-    vectors in tests). The CF baseline is seeded with ``seed``.
+    vectors in tests). The CF baseline is seeded with ``seed``. ``baselines=False`` skips
+    popularity and the CF baseline, which the fusion and the cascades do not use (e.g. for a
+    validation sweep of the cascades).
     """
     missing = {"text", "image"} & set(data.modalities) - set(embeddings)
     if missing:
@@ -545,41 +499,32 @@ def fit_components(
     if users.size == 0:
         raise ValueError(f"{data.name} has no user with both history and test items")
     costs = costs if costs is not None else CostLog()
-    cf_model = (
-        BPRMF(epochs=config.cf_epochs, seed=seed, progress=progress)
-        if config.cf_model == "bpr"
-        else MultVAE(epochs=config.cf_epochs, seed=seed, progress=progress)
-    )
+    to_fit: dict[str, Recommender] = {"item-kNN": ItemKNN(neighbours=config.neighbours)}
+    if baselines:
+        to_fit["popularity"] = Popularity()
+        to_fit["cf"] = (
+            BPRMF(epochs=config.cf_epochs, seed=seed, progress=progress)
+            if config.cf_model == "bpr"
+            else MultVAE(epochs=config.cf_epochs, seed=seed, progress=progress)
+        )
+    for name in ("text", "image"):
+        if name in data.modalities:
+            to_fit[name] = ContentBased(embeddings[name], centre=name in CENTRED_MODALITIES)
     models: dict[str, Recommender] = {}
-    for label, model in (
-        ("popularity", Popularity()),
-        ("cf", cf_model),
-        ("item-kNN", ItemKNN(neighbours=config.neighbours)),
-    ):
-        with costs.measure(f"{model.name} fit"):
+    for label, model in to_fit.items():
+        title = f"{label} content profiles" if label in ("text", "image") else f"{model.name} fit"
+        with costs.measure(title):
             models[label] = model.fit(data.history)
     with costs.measure("item-kNN scores (recall)"):
         knn_scores = models["item-kNN"].score(users)  # (n_users, n_items)
-    profiles = {}
-    for name in ("text", "image"):
-        if name in data.modalities:
-            with costs.measure(f"{name} user profiles"):
-                profiles[name] = user_profiles(data.history[users], embeddings[name])
     seen = data.history[users].toarray() > 0  # (n_users, n_items)
     return Components(
-        data,
-        users,
-        seen,
-        {n: np.asarray(m) for n, m in embeddings.items()},
-        profiles,
-        models,
-        knn_scores,
-        costs,
+        data, users, seen, {n: np.asarray(m) for n, m in embeddings.items()}, models, knn_scores, costs
     )
 
 
 # --------------------------------------------------------------------------------------------
-# 6. The cascade and the systems of the final table
+# 5. The cascade and the systems of the final table
 # --------------------------------------------------------------------------------------------
 
 
@@ -671,7 +616,7 @@ def system_lists(
 
 
 # --------------------------------------------------------------------------------------------
-# 7. Evaluation and explanation
+# 6. Evaluation and explanation
 # --------------------------------------------------------------------------------------------
 
 TABLE_COLUMNS = (
@@ -706,13 +651,13 @@ def evaluate_systems(lists: Mapping[str, np.ndarray], components: Components, k:
 
     Recall@k and NDCG@k on the test split (``metrics.evaluate_lists``: log2 discount, users
     without test items skipped); ILD@k as mean pairwise cosine distance in the **content**
-    (text-encoder) space and the **visual** (image-encoder) space (NaN without images);
+    (text-encoder) space and the **visual** (centred image-encoder) space (NaN without images);
     catalog coverage, novelty (bits, popularity over all users' histories) and the Gini index
     of exposure. Deterministic: no timing in it.
     """
-    distances = {"content": metrics.CosineDistance(components.embeddings["text"])}
+    distances = {"content": metrics.CosineDistance(comparable("text", components.embeddings["text"]))}
     if "image" in components.embeddings:
-        distances["visual"] = metrics.CosineDistance(components.embeddings["image"])
+        distances["visual"] = metrics.CosineDistance(comparable("image", components.embeddings["image"]))
     rows = {}
     for name, system in lists.items():
         system = check_lists(system, components, k)
@@ -723,19 +668,41 @@ def evaluate_systems(lists: Mapping[str, np.ndarray], components: Components, k:
     return table
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """Why the fused score ranks one item for one user, split exactly (:func:`explain_recommendation`).
+
+    ``modality_share`` ``(M,)``: each source's share of the fused score; ``drivers``: one row per
+    history item, largest ``total`` first, with one column per source; ``offset``: the per-user
+    normalisation term. ``drivers["total"].sum() + offset`` equals the fused score.
+    """
+
+    modality_share: pd.Series
+    drivers: pd.DataFrame
+    offset: float
+
+    @property
+    def reconstructed_score(self) -> float:
+        """``sum_h total(h) + offset``: the fused score rebuilt from its parts."""
+        return float(self.drivers["total"].sum() + self.offset)
+
+
 def explain_recommendation(
-    components: Components, row: int, item: int, weights: Mapping[str, float], top: int = 5
-) -> tuple[pd.Series, pd.DataFrame]:
+    components: Components, row: int, item: int, weights: Mapping[str, float]
+) -> Explanation:
     """Why the fused score ranks ``item`` for evaluated user ``row``: exact, additive attributions.
 
     The fused score is ``F = sum_m w_m (s_m - min_m) / span_m`` (min and span over the user's
-    unseen items). Returns:
+    unseen items). Each source's score is a sum over the history ``H_u``: item-kNN
+    ``s_cf = sum_h sim(h, i)``, and ContentBased ``s_m = sum_h cos(e_h, e_i) / |sum_h' e_h'|``
+    (unit vectors, image ones centred). So
 
-    * ``modality_share`` ``(M,)``: ``w_m (s_m - min_m) / span_m / F`` per source, summing to 1;
-    * ``drivers``: the ``top`` history items with the largest total contribution
-      ``sum_m w_m c_m(h) / span_m``, with per-source columns, where ``c_cf(h) = sim_kNN(h, i)``
-      and ``c_text(h) = cos(e_h, e_i) / |H_u|`` (same for ``image``): each source's score is
-      exactly the sum of its ``c_m(h)`` over the history ``H_u``.
+        ``F = sum_h [ sum_m w_m c_m(h) / span_m ]  +  offset``,  ``offset = -sum_m w_m min_m / span_m``,
+
+    with ``c_cf(h) = sim(h, i)`` and ``c_m(h) = cos(e_h, e_i) / |sum_h' e_h'|``. The bracket is a
+    history item's ``total`` in ``drivers``; ``modality_share`` is ``w_m (s_m - min_m) / span_m / F``.
+    A source whose unseen scores are all equal has ``span_m = 0``: min-max maps it to 0, and so
+    does the explanation.
     """
     if not 0 <= row < len(components.users):
         raise ValueError(f"row must index an evaluated user, 0 <= row < {len(components.users)}, got {row}")
@@ -745,18 +712,23 @@ def explain_recommendation(
     if seen[item]:
         raise ValueError(f"item {item} is in the user's history: there is nothing to explain")
     history = np.flatnonzero(seen)  # (|H_u|,) item ids
-    share, per_item = {}, {}
+    share, per_item, offset = {}, {}, 0.0
     for name, weight in weights.items():
-        scores = components.source_scores(name)[row]  # (n_items,)
+        scores = components.source_scores(name)[row].astype(np.float64)  # (n_items,)
         unseen = scores[~seen]
-        span = max(unseen.max() - unseen.min(), 1e-12)
-        share[name] = weight * (scores[item] - unseen.min()) / span
+        low, span = unseen.min(), unseen.max() - unseen.min()
         if name == "cf":
             contributions = components.models["item-kNN"].similarity_[history][:, [item]].toarray().ravel()
         else:
-            unit = unit_rows(components.embeddings[name], f"{name} embeddings")
-            contributions = unit[history] @ unit[item] / history.size
-        per_item[name] = weight * contributions / span
+            unit = components.models[name].unit_items_  # (n_items, dim)
+            length = np.linalg.norm(unit[history].sum(axis=0))
+            contributions = unit[history] @ unit[item] / length if length > 0 else np.zeros(history.size)
+        if span > 0:
+            share[name] = weight * (scores[item] - low) / span
+            per_item[name] = weight * contributions / span
+            offset -= weight * low / span
+        else:
+            share[name], per_item[name] = 0.0, np.zeros(history.size)
     total = sum(share.values())
     modality_share = pd.Series(
         {name: value / total if total > 0 else np.nan for name, value in share.items()},
@@ -764,71 +736,4 @@ def explain_recommendation(
     )
     drivers = pd.DataFrame(per_item, index=pd.Index(history, name="history item"))
     drivers["total"] = drivers.sum(axis=1)
-    return modality_share, drivers.sort_values("total", ascending=False).head(top)
-
-
-# --------------------------------------------------------------------------------------------
-# 8. Everything at once, and what each component needs to see
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class PipelineResult:
-    """What :func:`run_pipeline` produced: ``lists`` per system, the final ``table``, ``costs``."""
-
-    lists: dict[str, np.ndarray]
-    table: pd.DataFrame
-    components: Components
-    costs: CostLog
-
-    def __iter__(self) -> Iterator:
-        """Unpack as ``lists, table = run_pipeline(...)``."""
-        return iter((self.lists, self.table))
-
-
-def run_pipeline(
-    data: PipelineData,
-    config: PipelineConfig = PipelineConfig(),
-    seed: int = 0,
-    embeddings: Mapping[str, np.ndarray] | None = None,
-    progress: bool = True,
-) -> PipelineResult:
-    """Encoders -> fusion -> cascade -> re-rank on ``data``, evaluated; the same seed, the same table.
-
-    ``embeddings`` skips the encoders (e.g. precomputed or, in tests, random vectors).
-    """
-    if not isinstance(data, PipelineData):
-        raise TypeError(f"data must be a PipelineData (see load_pipeline_data), got {type(data).__name__}")
-    costs = CostLog()
-    if embeddings is None:
-        embeddings = encode_items(data, costs=costs, progress=progress)
-    components = fit_components(data, embeddings, config, seed, costs, progress)
-    lists = system_lists(components, config, costs)
-    return PipelineResult(lists, evaluate_systems(lists, components, config.k), components, costs)
-
-
-def data_needs() -> pd.DataFrame:
-    """What each component needs to see (notebook 13's privacy table), read off the code above.
-
-    The encoders see only item content; content scores and re-rankers need one user's own
-    history and could run on the user's device; only the collaborative parts (popularity,
-    BPR-MF / Mult-VAE, item-kNN) need everyone's clicks pooled on a server.
-    """
-    needs = {
-        "Popularity": ("counts only", "no", "no", "yes (aggregate counts)", "server"),
-        "BPR-MF / Mult-VAE": ("yes", "no", "no", "yes", "server"),
-        "item-kNN recall": ("yes", "no", "no", "yes (co-clicks)", "server"),
-        "text encoder": ("no", "yes", "no", "no", "anywhere (public weights)"),
-        "image encoder": ("no", "no", "yes", "no", "anywhere (public weights)"),
-        "content scores (text, image)": ("own history", "embeddings", "embeddings", "no", "user's device"),
-        "fusion / ranking stage": (
-            "own history",
-            "embeddings",
-            "embeddings",
-            "via item-kNN scores",
-            "server",
-        ),
-        "MMR / DPP re-ranker": ("no", "embeddings", "embeddings", "no", "user's device"),
-    }
-    columns = ["user clicks", "item text", "item images", "other users' data", "can run on"]
-    return pd.DataFrame.from_dict(needs, orient="index", columns=columns).rename_axis("component")
+    return Explanation(modality_share, drivers.sort_values("total", ascending=False), float(offset))
