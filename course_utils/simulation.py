@@ -7,7 +7,8 @@ One **round** of :func:`run_feedback_loop`, for every simulated user at once:
 2. a **policy** turns the candidates into a slate of ``k`` items: relevance order
    (:class:`RelevancePolicy`), a diversity re-ranker with a fixed trade-off
    (:class:`RerankPolicy`, e.g. MMR or DPP), or one with a per-user trade-off learned from the
-   user's own clicks (:class:`AdaptiveDiversityPolicy`);
+   user's own clicks (:class:`AdaptiveDiversityPolicy`; its control :class:`ReplayedWeightsPolicy`
+   replays given per-user weights);
 3. the :class:`~course_utils.data.simulate.UserSimulator` clicks (position bias, attraction,
    boredom with redundancy) and reports each slate's **true utility** (expected clicks);
 4. the clicks are appended to the log and the recommender is refit on the grown log.
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -218,6 +219,27 @@ def update_diversity_weights(
     return np.clip(weights + step_size * signal, low, high)
 
 
+def rerank_per_user(
+    reranker: Reranker,
+    candidates: np.ndarray,
+    relevance: np.ndarray,
+    k: int,
+    weights: np.ndarray,
+    resolution: float = 0.05,
+) -> np.ndarray:
+    """Slates ``(n, k)`` re-ranked with one trade-off per user, ``weights`` ``(n,)``.
+
+    Weights are rounded to ``resolution`` so that the users sharing a rounded weight are re-ranked
+    in one batched call (a few dozen calls per round instead of one per user).
+    """
+    rounded = np.clip(np.round(np.asarray(weights) / resolution) * resolution, 0.0, 1.0)
+    slates = np.empty((len(candidates), k), dtype=np.int64)
+    for weight in np.unique(rounded):
+        group = rounded == weight
+        slates[group] = reranker(candidates[group], relevance[group], k=k, diversity=float(weight))
+    return slates
+
+
 class AdaptiveDiversityPolicy:
     """A re-ranker whose trade-off is learned per user from that user's clicks.
 
@@ -263,12 +285,7 @@ class AdaptiveDiversityPolicy:
         self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int
     ) -> np.ndarray:
         """Re-rank each group of users sharing a (rounded) weight in one batched call."""
-        rounded = np.clip(np.round(self.weights[users] / self.resolution) * self.resolution, 0.0, 1.0)
-        slates = np.empty((len(users), k), dtype=np.int64)
-        for weight in np.unique(rounded):
-            group = rounded == weight
-            slates[group] = self.reranker(candidates[group], relevance[group], k=k, diversity=float(weight))
-        return slates
+        return rerank_per_user(self.reranker, candidates, relevance, k, self.weights[users], self.resolution)
 
     def observe(self, feedback: Feedback) -> None:
         """Update the weights of the users who just saw a slate."""
@@ -281,6 +298,55 @@ class AdaptiveDiversityPolicy:
             step_size=self.step_size,
             bounds=self.bounds,
         )
+
+
+class ReplayedWeightsPolicy:
+    """Per-user trade-offs fixed in advance, one row per round: a control for the adaptive policy.
+
+    ``schedule`` ``(R, n)`` holds the weight of each of the ``n`` simulated users (in the order the
+    loop passes them, i.e. sorted user ids) in each of ``R`` rounds. Replaying an adaptive run's
+    ``diversity_weights`` reproduces that run exactly; replaying them with the **columns
+    permuted** (``schedule[:, rng.permutation(n)]``) gives every user another user's trajectory:
+    the same weights in every round, in the same distribution, but unrelated to the user's own
+    clicks. If the adaptive policy beats that control, per-user adaptation is what helps;
+    if not, its advantage comes from the distribution of weights alone.
+    """
+
+    def __init__(self, reranker: Reranker, schedule: np.ndarray, name: str, resolution: float = 0.05):
+        schedule = np.asarray(schedule, dtype=np.float64)
+        if schedule.ndim != 2 or schedule.size == 0:
+            raise ValueError(
+                f"schedule must be a non-empty (rounds, users) array, got shape {schedule.shape}"
+            )
+        if (schedule < 0).any() or (schedule > 1).any():
+            raise ValueError("schedule weights must lie in [0, 1] (0 = relevance order)")
+        self.reranker, self.schedule, self.name, self.resolution = reranker, schedule, name, resolution
+        self.round = 0
+
+    def _weights(self, users: np.ndarray) -> np.ndarray:
+        if self.round >= len(self.schedule):
+            raise ValueError(
+                f"the schedule has {len(self.schedule)} rounds; the loop asked for round {self.round + 1}"
+            )
+        if len(users) != self.schedule.shape[1]:
+            raise ValueError(
+                f"the schedule has weights for {self.schedule.shape[1]} users, the loop passed {len(users)}"
+            )
+        return self.schedule[self.round]
+
+    def recommend(
+        self, users: np.ndarray, candidates: np.ndarray, relevance: np.ndarray, k: int
+    ) -> np.ndarray:
+        """Re-rank with this round's weights (:func:`rerank_per_user`)."""
+        return rerank_per_user(self.reranker, candidates, relevance, k, self._weights(users), self.resolution)
+
+    def diversity_weights(self, users: np.ndarray) -> np.ndarray:
+        """This round's weight of each user."""
+        return self._weights(users)
+
+    def observe(self, feedback: Feedback) -> None:
+        """Nothing to learn; move on to the next round's weights."""
+        self.round += 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,6 +435,45 @@ class FeedbackLoopResult:
     log: sp.csr_array
 
 
+class Round(NamedTuple):
+    """One round of the loop: each user's candidates ``(n, M)``, slates ``(n, k)``, clicks ``(n, k)``
+    and the click log ``(n_users, n_items)`` after the round."""
+
+    candidates: np.ndarray
+    slates: np.ndarray
+    clicks: np.ndarray
+    log: sp.csr_array
+
+
+def play_round(
+    simulator: UserSimulator,
+    recommender: Recommender,
+    policy: Policy,
+    log: sp.csr_array,
+    users: np.ndarray,
+    k: int,
+    n_candidates: int,
+    rng: np.random.Generator,
+) -> Round:
+    """One round of recommend -> click -> log, for ``users`` at once (module docstring, steps 1-4).
+
+    Fit ``recommender`` on ``log``; each user's ``n_candidates`` best items not in their log row
+    are the candidates; ``policy`` picks ``k``; ``simulator.click`` draws the clicks with ``rng``;
+    a click at position ``p`` of row ``r`` is item ``slates[r, p]`` of user ``users[r]`` and joins
+    a new log (``log`` itself is not modified). Clicked items were excluded from the slates, so
+    every log entry stays 1.
+    """
+    recommender.fit(log)
+    candidates, relevance = candidate_set(recommender.score(users), n_candidates, exclude=log[users])
+    slates = np.asarray(policy.recommend(users, candidates, relevance, k), dtype=np.int64)  # (n, k)
+    clicks = simulator.click(users, slates, rng)  # (n, k) bool
+    rows, positions = np.nonzero(clicks)
+    new_clicks = sp.csr_array(
+        (np.ones(len(rows), np.float32), (users[rows], slates[rows, positions])), shape=log.shape
+    )
+    return Round(candidates, slates, clicks, sp.csr_array((log + new_clicks).tocsr()))
+
+
 def run_feedback_loop(
     simulator: UserSimulator,
     recommender: Recommender,
@@ -414,19 +519,12 @@ def run_feedback_loop(
 
     records, slates_per_round, clicks_per_round, utility_per_round, weights_per_round = [], [], [], [], []
     for round_index in tqdm(range(n_rounds), desc=policy.name, disable=not progress):
-        recommender.fit(log)
-        candidates, relevance = candidate_set(recommender.score(users), n_candidates, exclude=log[users])
-        slates = np.asarray(policy.recommend(users, candidates, relevance, k), dtype=np.int64)  # (n, k)
+        candidates, slates, clicks, log = play_round(
+            simulator, recommender, policy, log, users, k, n_candidates, rng
+        )
         weights = np.asarray(policy.diversity_weights(users), dtype=np.float64)  # used for these slates
-        clicks = simulator.click(users, slates, rng)  # (n, k) bool
         utility = simulator.utility(users, slates)  # (n,) expected clicks
         policy.observe(Feedback(users, slates, clicks, candidates[:, :k]))
-
-        rows, positions = np.nonzero(clicks)
-        new_clicks = sp.csr_array(
-            (np.ones(len(rows), np.float32), (users[rows], slates[rows, positions])), shape=log.shape
-        )
-        log = (log + new_clicks).tocsr()  # clicked items were excluded from the slates: entries stay 1
         records.append(
             {"round": round_index + 1, "policy": policy.name}
             | tracker.record(slates)

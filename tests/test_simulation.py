@@ -14,12 +14,14 @@ from course_utils.models.recommenders import ItemKNN
 from course_utils.simulation import (
     AdaptiveDiversityPolicy,
     RelevancePolicy,
+    ReplayedWeightsPolicy,
     RerankPolicy,
     attribute_embeddings,
     describe_slates,
     first_clicks,
     inserted_items,
     last_logged_slates,
+    play_round,
     run_feedback_loop,
     summarise,
     update_diversity_weights,
@@ -208,6 +210,74 @@ def test_adaptive_weights_stay_in_bounds_and_use_the_reranker_per_weight(tiny_sh
     np.testing.assert_array_equal(
         slates[odd], rerank.mmr(candidates[odd], relevance[odd], attribute_embeddings(simulator), TINY_K, 0.2)
     )
+
+
+def test_replaying_the_adaptive_weights_reproduces_the_run_and_shuffling_changes_it(tiny_shop):
+    simulator, history = tiny_shop
+    adaptive = run(
+        simulator,
+        history,
+        AdaptiveDiversityPolicy(mmr_on(simulator), TINY_USERS, simulator.examination(TINY_K), step_size=2.0),
+        n_rounds=5,
+    )
+    replayed = run(
+        simulator,
+        history,
+        ReplayedWeightsPolicy(mmr_on(simulator), adaptive.diversity_weights, "r"),
+        n_rounds=5,
+    )
+    np.testing.assert_array_equal(replayed.slates, adaptive.slates)
+    np.testing.assert_array_equal(replayed.diversity_weights, adaptive.diversity_weights)
+    permutation = np.random.default_rng(0).permutation(TINY_USERS)
+    shuffled = run(
+        simulator,
+        history,
+        ReplayedWeightsPolicy(mmr_on(simulator), adaptive.diversity_weights[:, permutation], "s"),
+        n_rounds=5,
+    )
+    np.testing.assert_array_equal(shuffled.diversity_weights, adaptive.diversity_weights[:, permutation])
+    # same weights per round, in the same distribution, but given to other users
+    np.testing.assert_allclose(
+        np.sort(shuffled.diversity_weights, axis=1), np.sort(adaptive.diversity_weights, axis=1)
+    )
+    assert not np.array_equal(shuffled.slates, adaptive.slates)
+
+
+def test_replayed_weights_refuse_a_schedule_that_does_not_fit(tiny_shop):
+    simulator, history = tiny_shop
+    with pytest.raises(ValueError, match="must lie in"):
+        ReplayedWeightsPolicy(mmr_on(simulator), np.full((2, TINY_USERS), 1.5), "bad")
+    with pytest.raises(ValueError, match="the loop asked for round 3"):
+        run(
+            simulator,
+            history,
+            ReplayedWeightsPolicy(mmr_on(simulator), np.full((2, TINY_USERS), 0.5), "short"),
+        )
+    with pytest.raises(ValueError, match="weights for 5 users"):
+        run(simulator, history, ReplayedWeightsPolicy(mmr_on(simulator), np.full((4, 5), 0.5), "narrow"))
+
+
+def test_one_round_logs_exactly_the_clicked_items_of_the_right_users(tiny_shop):
+    simulator, history = tiny_shop
+    users = np.array([1, 5, 9, 20])
+    before = history.copy()
+    result = play_round(
+        simulator,
+        ItemKNN(neighbours=20),
+        RelevancePolicy(),
+        history,
+        users,
+        TINY_K,
+        TINY_CANDIDATES,
+        np.random.default_rng(0),
+    )
+    assert (history != before).nnz == 0  # the caller's log is not modified
+    assert not np.take_along_axis(history[users].toarray(), result.slates, axis=1).any()  # clicked: excluded
+    expected = history.toarray()
+    for row, position in zip(*np.nonzero(result.clicks), strict=True):
+        expected[users[row], result.slates[row, position]] = 1.0
+    np.testing.assert_array_equal(result.log.toarray(), expected)
+    np.testing.assert_array_equal(result.slates, result.candidates[:, :TINY_K])  # relevance order
 
 
 def test_attribute_embeddings_reproduce_the_simulators_item_similarity(tiny_shop):
