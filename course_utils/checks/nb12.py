@@ -1,11 +1,173 @@
-"""Exercises of notebook 12 (filter-bubble simulation): the adaptive diversity weight."""
+"""Exercises of notebook 12 (filter-bubble simulation): one round of the loop, the adaptive weight."""
 
 from __future__ import annotations
 
-import numpy as np
+from functools import cache
 
-from course_utils.exercises import Exercise, Mistake, assert_close
-from course_utils.simulation import update_diversity_weights
+import numpy as np
+import scipy.sparse as sp
+
+from course_utils.exercises import Exercise, Mistake, as_float_array, assert_close
+from course_utils.ranking import candidate_set
+from course_utils.simulation import RelevancePolicy, first_clicks, play_round, update_diversity_weights
+
+# ---------------------------------------------------------------------------------- Exercise 12.1
+
+_ROUND_USERS = np.arange(0, 1000, 25)  # 40 of the shop's users
+_ROUND_K, _ROUND_CANDIDATES, _ROUND_SEED = 10, 100, 5
+
+
+@cache
+def _young_shop():
+    """The shop's simulator and its young-shop log (each user's first 5 clicks), as in the notebook."""
+    from course_utils.data import load_fashion_shop
+
+    shop = load_fashion_shop()
+    return shop.simulator, first_clicks(shop.interactions, 5)
+
+
+def one_round(simulator, model, log, users, k, n_candidates, rng):
+    """Reference of Exercise 12.1: relevance-only ``simulation.play_round``; ``(slates, clicks, new_log)``."""
+    result = play_round(simulator, model, RelevancePolicy(), log, users, k, n_candidates, rng)
+    return result.slates, result.clicks, result.log
+
+
+def _test_one_round(candidate) -> None:
+    from course_utils.models.recommenders import ItemKNN
+
+    simulator, log = _young_shop()
+    before = log.copy()
+    args = (simulator, ItemKNN(), log, _ROUND_USERS, _ROUND_K, _ROUND_CANDIDATES)
+    answer = candidate(*args, np.random.default_rng(_ROUND_SEED))
+    if not isinstance(answer, tuple) or len(answer) != 3:
+        raise AssertionError("return three things: (slates, clicks, new_log).")
+    slates, clicks, new_log = answer
+    if (log != before).nnz:
+        raise AssertionError("do not modify the log you are given: build a new log with the clicks added.")
+    expected_slates, expected_clicks, expected_log = one_round(
+        *args[:1], ItemKNN(), *args[2:], np.random.default_rng(_ROUND_SEED)
+    )
+    slates = np.asarray(slates)
+    if slates.shape != expected_slates.shape:
+        raise AssertionError(
+            f"slates must be (len(users), k) = {expected_slates.shape}: one row per user in users; "
+            f"got {slates.shape}."
+        )
+    if np.take_along_axis(log[_ROUND_USERS].toarray(), slates.astype(np.int64), axis=1).any():
+        raise AssertionError(
+            "a slate holds an item the user already clicked: exclude each user's row of the log when you "
+            "pick the candidates (exclude=log[users])."
+        )
+    if not np.array_equal(slates, expected_slates):
+        raise AssertionError(
+            "the slates differ from relevance-only ranking: fit the model on the current log, score the "
+            "users, and show each user's k best candidates in score order."
+        )
+    clicks = np.asarray(clicks)
+    if clicks.shape != expected_clicks.shape or not np.array_equal(clicks, expected_clicks):
+        raise AssertionError(
+            "the clicks differ: draw them once with simulator.click(users, slates, rng), using the rng you "
+            "are given (the same random numbers give every policy the same luck)."
+        )
+    grown = as_float_array(sp.csr_array(new_log).toarray(), "new_log")
+    if grown.shape != log.shape:
+        raise AssertionError(f"new_log must keep the log's shape {log.shape}, got {grown.shape}.")
+    added = grown - log.toarray()
+    if not added.any():
+        raise AssertionError("the clicks must join the log: new_log has no new click.")
+    if added.sum() > clicks.sum():
+        raise AssertionError(
+            "new_log has more new entries than there were clicks: only clicked items join the log, not every "
+            "item shown."
+        )
+    if not np.array_equal(grown, expected_log.toarray()):
+        raise AssertionError(
+            "the new clicks are in the wrong cells: a click at position p of row r is item slates[r, p] of "
+            "user users[r] (row r is not user r)."
+        )
+
+
+def _round_without_exclusion(simulator, model, log, users, k, n_candidates, rng):
+    model.fit(log)
+    slates = candidate_set(model.score(users), n_candidates).items[:, :k]
+    return _finish_round(simulator, log, users, slates, rng)
+
+
+def _finish_round(simulator, log, users, slates, rng, impressions=False, by_position=False, by_row=False):
+    clicks = simulator.click(users, slates, rng)
+    rows, positions = np.nonzero(np.ones_like(clicks) if impressions else clicks)
+    items = positions if by_position else slates[rows, positions]
+    owners = rows if by_row else users[rows]
+    new = sp.csr_array((np.ones(len(rows), np.float32), (owners, items)), shape=log.shape)
+    return slates, clicks, sp.csr_array(((log + new) > 0).astype(np.float32))
+
+
+def _round(simulator, model, log, users, k, n_candidates, rng, **slips):
+    model.fit(log)
+    slates = candidate_set(model.score(users), n_candidates, exclude=log[users]).items[:, :k]
+    return _finish_round(simulator, log, users, slates, rng, **slips)
+
+
+def _round_with_fresh_rng(simulator, model, log, users, k, n_candidates, rng):
+    return _round(simulator, model, log, users, k, n_candidates, np.random.default_rng())
+
+
+def _round_log_unchanged(simulator, model, log, users, k, n_candidates, rng):
+    slates, clicks, _ = _round(simulator, model, log, users, k, n_candidates, rng)
+    return slates, clicks, log
+
+
+def _round_dense(simulator, model, log, users, k, n_candidates, rng):
+    model.fit(log)
+    scores = model.score(users).astype(np.float64)
+    scores[log[users].toarray() > 0] = -np.inf
+    slates = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    clicks = simulator.click(users, slates, rng)
+    grown = log.toarray()
+    for row, position in zip(*np.nonzero(clicks), strict=True):
+        grown[users[row], slates[row, position]] = 1.0
+    return slates, clicks, sp.csr_array(grown)
+
+
+def _round_lil(simulator, model, log, users, k, n_candidates, rng):
+    model.fit(log)
+    candidates, _ = candidate_set(model.score(users), n_candidates, exclude=log[users])
+    slates = candidates[:, :k]
+    clicks = simulator.click(users, slates, rng)
+    grown = sp.lil_matrix(log)
+    grown[users[:, None].repeat(k, axis=1)[clicks], slates[clicks]] = 1.0
+    return slates, clicks, grown.tocsr()
+
+
+round_by_hand = Exercise(
+    "Exercise 12.1 · One round of the loop",
+    test=_test_one_round,
+    hints=(
+        "A round is: learn from the log, recommend, let the users click, write the clicks down. Items a user "
+        "already clicked are never recommended again; items shown but not clicked may come back.",
+        "model.fit(log); take each user's n_candidates best unclicked items with ranking.candidate_set "
+        "(its exclude argument takes the users' log rows) and keep the first k; simulator.click(users, "
+        "slates, rng) gives a (n, k) boolean matrix; each True at (r, p) adds item slates[r, p] to user "
+        "users[r]'s row of a new log.",
+    ),
+    reference=one_round,
+    mistakes=[
+        Mistake("clicked items recommended again", _round_without_exclusion, "already clicked"),
+        Mistake("a fresh random generator", _round_with_fresh_rng, "using the rng you are given"),
+        Mistake("the log does not grow", _round_log_unchanged, "must join the log"),
+        Mistake(
+            "every shown item logged",
+            lambda *a: _round(*a, impressions=True),
+            "only clicked items join the log",
+        ),
+        Mistake("positions logged as items", lambda *a: _round(*a, by_position=True), "is item slates[r, p]"),
+        Mistake("rows taken for user ids", lambda *a: _round(*a, by_row=True), "row r is not user r"),
+    ],
+    alternatives=[_round_dense, _round_lil],
+)
+
+
+# ---------------------------------------------------------------------------------- Exercise 12.2
 
 # Four users, slates of four; the relevance top-4 of every user is items 0-3.
 _RELEVANCE = np.array([[0, 1, 2, 3]] * 4)
@@ -127,7 +289,7 @@ def _adapt_per_user(
 
 
 update_weights = Exercise(
-    "Adapt each user's diversity weight from their clicks",
+    "Exercise 12.2 · Adapt each user's diversity weight from their clicks",
     test=_test_update,
     hints=(
         "Split each slate into the items the re-ranker inserted and those it kept from the relevance list. "
