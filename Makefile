@@ -25,27 +25,30 @@ course: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
-## make test: unit tests, then every notebook (learner and solution versions) in fast mode
+## make test: unit tests, then every notebook (learner and solution versions) in fast mode.
+## Only the generated learner notebooks run: your own notebooks in notebooks/ are not executed.
 test: $(STAMP)
 	$(PY) -m course_utils notebooks --check
 	$(PY) -m ruff check course_utils tests bench datasets
 	$(PY) -m pytest -q
-	COURSE_FAST=1 $(NBVAL) notebooks/ solutions/
+	COURSE_FAST=1 $(NBVAL) $(addprefix notebooks/,$(notdir $(wildcard solutions/*.ipynb))) solutions/
 
 unit: $(STAMP)
 	$(PY) -m pytest -q
 
 nbtest: $(STAMP)
-	COURSE_FAST=1 $(NBVAL) $(or $(NB),notebooks/ solutions/)
+	COURSE_FAST=1 $(NBVAL) $(or $(NB),$(addprefix notebooks/,$(notdir $(wildcard solutions/*.ipynb))) solutions/)
 
 ## make bench: performance benchmarks (not part of make test)
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-## make notebooks: regenerate notebooks/ from solutions/
+## make notebooks: regenerate notebooks/ from solutions/ (keeps notebooks you edited; FORCE=1 overwrites
+## them after a backup in notebooks/.backup/; never deletes anything)
 notebooks: $(STAMP)
-	$(PY) -m course_utils notebooks
+	$(PY) -m course_utils notebooks $(if $(filter 1 yes true on,$(FORCE)),--force,)
 
+## make doctor: check that this machine is ready (models load, data found, folders writable)
 doctor: $(STAMP)
 	$(PY) -m course_utils doctor
 

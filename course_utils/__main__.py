@@ -13,10 +13,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check versions, device, data and model files")
     notebooks = commands.add_parser("notebooks", help="generate notebooks/ from solutions/")
-    notebooks.add_argument("--check", action="store_true", help="only report stale notebooks (exit 1 if any)")
+    notebooks.add_argument(
+        "--check", action="store_true", help="only report stale notebooks (exit 1 if any); writes nothing"
+    )
+    notebooks.add_argument(
+        "--force",
+        action="store_true",
+        help="also overwrite notebooks you edited (each is first copied to notebooks/.backup/)",
+    )
     book = commands.add_parser("book", help="execute the notebooks and build the HTML course book")
     book.add_argument("--fast", action="store_true", help="execute in fast mode (COURSE_FAST=1)")
-    book.add_argument("--only", nargs="*", help="notebook numbers to build, e.g. 00 04")
+    book.add_argument("--only", nargs="+", help="notebook numbers to build, e.g. 00 04")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -24,18 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor()
     if args.command == "notebooks":
-        from course_utils.tools.notebooks import generate, stale_files
-
-        if args.check:
-            problems = stale_files(REPO_ROOT)
-            for problem in problems:
-                print(f"stale: {problem}")
-            if problems:
-                print("Run `make notebooks` to regenerate notebooks/ from solutions/.")
-            return 1 if problems else 0
-        for path in generate(REPO_ROOT):
-            print(f"wrote {path.relative_to(REPO_ROOT)}")
-        return 0
+        if args.check and args.force:
+            parser.error("--check only reports; it cannot be combined with --force")
+        return _notebooks(check=args.check, force=args.force)
     from course_utils.tools.book import build_book
 
     index, failed = build_book(REPO_ROOT, fast=args.fast, only=args.only)
@@ -43,6 +41,32 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"❌ these notebooks failed: {', '.join(failed)} (their pages show the error)")
     return 1 if failed else 0
+
+
+def _notebooks(check: bool, force: bool) -> int:
+    """``notebooks [--check | --force]``: print what was (or would be) done; return the exit status."""
+    from course_utils.tools.notebooks import MissingSolutionsError, check_notebooks, generate
+
+    try:
+        if not check:
+            print("\n".join(generate(REPO_ROOT, force=force)))
+            return 0
+        report = check_notebooks(REPO_ROOT)
+    except MissingSolutionsError as error:
+        print(f"❌ {error}")
+        return 1
+    for note in report.notes:
+        print(f"note: {note}")
+    for problem in report.problems:
+        print(f"stale: {problem}")
+    if report.problems:
+        print(
+            "Authors: run `make notebooks` to regenerate notebooks/ from solutions/ and commit the result "
+            "(it never overwrites or deletes a notebook you edited)."
+        )
+        return 1
+    print("notebooks/ up to date")
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,22 +3,29 @@
 Everything a notebook needs to know about its environment comes from here, so that the
 same notebook runs unchanged on a laptop CPU, a CUDA GPU or an Apple-silicon Mac.
 
-Environment variables (all optional):
+Environment variables (all optional; an empty value means "unset"):
 
 ``COURSE_FAST``
-    ``1`` shrinks data and epochs so every notebook runs in seconds (CI uses it).
+    ``1``/``true``/``yes``/``on`` shrinks data and epochs so every notebook runs in seconds (CI
+    uses it); ``0``/``false``/``no``/``off`` or unset is full mode. Case and surrounding spaces do
+    not matter; anything else is an error (a typo must not silently mean an hour-long full run).
 ``COURSE_DATA_DIR``
     where downloaded / converted data lives (MovieLens-100k); default ``<repo>/data``.
 ``COURSE_CACHE_DIR``
     where embeddings and checkpoints are cached; default ``<repo>/.cache``.
 ``COURSE_DEVICE``
-    force ``cpu``, ``cuda`` or ``mps`` instead of the automatic choice.
+    force ``cpu``, ``cuda``, ``cuda:N`` (the N-th GPU) or ``mps`` instead of the automatic choice.
+
+A relative ``COURSE_DATA_DIR`` / ``COURSE_CACHE_DIR`` is resolved against the repository root,
+not the current directory (Jupyter runs notebooks from ``notebooks/``, ``make`` from the root),
+and ``~`` is expanded.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,30 +35,66 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DATASETS_DIR = REPO_ROOT / "datasets"
 
-_TRUE = {"1", "true", "yes", "on"}
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def fast_mode() -> bool:
-    """True when ``COURSE_FAST`` asks for the small, quick version of every notebook."""
-    return os.environ.get("COURSE_FAST", "0").strip().lower() in _TRUE
+    """True when ``COURSE_FAST`` asks for the small, quick version of every notebook.
+
+    Accepts 1/true/yes/on and 0/false/no/off (any case, spaces stripped); empty or unset is
+    False. Raises ``ValueError`` naming ``COURSE_FAST`` for anything else.
+    """
+    value = os.environ.get("COURSE_FAST", "").strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS or not value:
+        return False
+    raise ValueError(
+        f"COURSE_FAST={os.environ['COURSE_FAST']!r} is not understood: use one of "
+        f"{', '.join(TRUE_WORDS)} (fast mode) or {', '.join(FALSE_WORDS)} (full mode), "
+        "or unset it (full mode)"
+    )
+
+
+def _directory_setting(variable: str, default: Path) -> Path:
+    """``$variable`` as a folder: empty or unset means ``default``; relative means under the repo root."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def course_data_dir() -> Path:
-    """Directory for data the course may not redistribute (git-ignored)."""
-    return Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data")).expanduser()
+    """Folder for data the course may not redistribute: ``COURSE_DATA_DIR``, default ``<repo>/data``."""
+    return _directory_setting("COURSE_DATA_DIR", REPO_ROOT / "data")
 
 
 def cache_dir() -> Path:
-    """Directory for cached embeddings and checkpoints (git-ignored)."""
-    return Path(os.environ.get("COURSE_CACHE_DIR", REPO_ROOT / ".cache")).expanduser()
+    """Folder for cached embeddings and checkpoints: ``COURSE_CACHE_DIR``, default ``<repo>/.cache``."""
+    return _directory_setting("COURSE_CACHE_DIR", REPO_ROOT / ".cache")
+
+
+def available_devices() -> list[str]:
+    """The devices torch can use here, e.g. ``['cpu', 'cuda:0', 'cuda:1']`` or ``['cpu', 'mps']``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
-    """Return the best available device: ``COURSE_DEVICE`` or ``preferred``, else CUDA, MPS, CPU.
+    """Return the device to use: ``preferred``, else ``COURSE_DEVICE``, else CUDA, MPS, CPU.
 
-    Raises ``ValueError`` for an unknown name and ``RuntimeError`` when the requested
-    accelerator is not available, rather than silently running somewhere else.
+    Names are ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` (any case). Raises ``ValueError`` for an
+    unknown name and ``RuntimeError`` when the requested accelerator is not on this machine,
+    rather than silently running somewhere else; both name the setting (``COURSE_DEVICE`` or
+    the ``device`` argument) and list the devices found.
     """
+    setting = "device" if preferred else "COURSE_DEVICE"
     name = (preferred or os.environ.get("COURSE_DEVICE", "")).strip().lower()
     if not name:
         if torch.cuda.is_available():
@@ -59,12 +102,18 @@ def pick_device(preferred: str | None = None) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name not in {"cpu", "cuda", "mps"}:
-        raise ValueError(f"unknown device {name!r}: use 'cpu', 'cuda' or 'mps'")
+    found = available_devices()
+    fix = f"devices found on this machine: {', '.join(found)}; " + (
+        "unset COURSE_DEVICE for the automatic choice" if setting == "COURSE_DEVICE" else "pass one of them"
+    )
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", name):
+        raise ValueError(f"{setting}={name!r} is not a device name (use cpu, cuda, cuda:N or mps); {fix}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but torch.cuda.is_available() is False")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("MPS was requested but torch.backends.mps.is_available() is False")
+        raise RuntimeError(f"{setting}={name!r} asks for CUDA, but torch finds no CUDA GPU; {fix}")
+    if name.startswith("cuda:") and name not in found:
+        raise RuntimeError(f"{setting}={name!r} asks for a GPU that is not there; {fix}")
+    if name == "mps" and "mps" not in found:
+        raise RuntimeError(f"{setting}={name!r} asks for Apple MPS, but it is not available; {fix}")
     return torch.device(name)
 
 
