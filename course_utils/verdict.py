@@ -266,7 +266,6 @@ def category_entropy(lists: np.ndarray, categories: np.ndarray, k: int | None = 
 # 3. The yardsticks of one evaluation split: per-user and catalog metrics
 # --------------------------------------------------------------------------------------------
 
-CATALOG_METRICS = ("Coverage@{k}", "Gini@{k}")
 HIGHER_IS_BETTER = {"Gini": False}  # every other metric: higher is better (or "wider")
 
 
@@ -381,24 +380,50 @@ class EvaluationContext:
 # --------------------------------------------------------------------------------------------
 
 
+def coverage_of(exposure: np.ndarray) -> np.ndarray:
+    """Coverage of each row of an exposure matrix ``(..., n_items)``: share of items shown at least once."""
+    return (np.asarray(exposure) > 0).mean(axis=-1)
+
+
+def gini_of(exposure: np.ndarray) -> np.ndarray:
+    """Gini index of each row of an exposure matrix ``(..., n_items)``, as :func:`metrics.gini_index`."""
+    counts = np.sort(np.asarray(exposure, dtype=np.float64), axis=-1)
+    n = counts.shape[-1]
+    weights = 2 * np.arange(1, n + 1) - n - 1
+    return counts @ weights / (n * counts.sum(axis=-1))
+
+
+CATALOG_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"Coverage": coverage_of, "Gini": gini_of}
+
+
+def _membership(lists: np.ndarray, n_items: int, k: int) -> sp.csr_array:
+    """``(n_users, n_items)`` 0/1: which items are in each user's top ``k``."""
+    top = metrics.check_recommendations(lists, n_items)[:, :k]
+    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
+    return sp.csr_array((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], n_items))
+
+
 def bootstrap_catalog(
     lists_a: np.ndarray,
     lists_b: np.ndarray,
-    statistic: Callable[[np.ndarray], float],
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n_items: int,
+    k: int = 10,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
     metric: str = "metric",
     names: tuple[str, str] = ("A", "B"),
 ) -> stats.Comparison:
-    """Paired bootstrap over users of a **catalog-level** statistic (coverage, Gini), ``A - B``.
+    """Paired bootstrap over users of a **catalog-level** statistic of the top-``k`` lists, ``A - B``.
 
-    Each resample draws the same users (with replacement) for both systems and recomputes
-    ``d* = statistic(lists_a[drawn]) - statistic(lists_b[drawn])``. Drawing with replacement
-    repeats some users' lists, which shrinks coverage-type statistics in every resample, so the
-    percentile interval of ``d*`` is biased; the interval is the normal bootstrap interval
-    ``d ± z_{(1+c)/2} · sd(d*)`` around the observed difference ``d`` instead (Efron & Tibshirani
-    1993, ch. 13). ``share_above_zero`` is the share of ``d*`` above 0.
+    ``statistic`` maps exposure matrices ``(n_resamples, n_items)`` (how often each item is shown)
+    to one value per row, e.g. :func:`coverage_of` or :func:`gini_of`. Each resample draws the same
+    users (with replacement) for both systems; ``d*`` is the statistic of A's drawn lists minus
+    B's. Drawing with replacement repeats some users' lists, which shrinks coverage-type
+    statistics in every resample, so the percentile interval of ``d*`` is biased; the interval is
+    the normal bootstrap interval ``d ± z_{(1+c)/2} · sd(d*)`` around the observed difference
+    ``d`` instead (Efron & Tibshirani 1993, ch. 13). ``share_above_zero`` is the share of ``d*`` > 0.
     """
     lists_a, lists_b = np.asarray(lists_a), np.asarray(lists_b)
     if lists_a.shape[0] != lists_b.shape[0] or lists_a.shape[0] < stats.MIN_PAIRED_USERS:
@@ -406,13 +431,18 @@ def bootstrap_catalog(
             f"lists_a and lists_b need the same users, at least {stats.MIN_PAIRED_USERS}; got "
             f"{lists_a.shape[0]} and {lists_b.shape[0]}"
         )
-    rng = np.random.default_rng(seed)
     n = lists_a.shape[0]
-    differences = np.empty(n_resamples)
-    for r in range(n_resamples):
-        drawn = rng.integers(0, n, size=n)
-        differences[r] = statistic(lists_a[drawn]) - statistic(lists_b[drawn])
-    observed = float(statistic(lists_a) - statistic(lists_b))
+    member_a, member_b = _membership(lists_a, n_items, k), _membership(lists_b, n_items, k)
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, n, size=(n_resamples, n))
+    times_drawn = sp.csr_array(  # (n_resamples, n_users): how often each user was drawn
+        (np.ones(drawn.size), (np.repeat(np.arange(n_resamples), n), drawn.ravel())), shape=(n_resamples, n)
+    )
+    differences = statistic((times_drawn @ member_a).toarray()) - statistic(
+        (times_drawn @ member_b).toarray()
+    )
+    everyone = np.ones((1, n))
+    observed = float((statistic(everyone @ member_a) - statistic(everyone @ member_b))[0])
     half_width = float(scipy_stats.norm.ppf((1 + confidence) / 2) * differences.std(ddof=1))
     return stats.Comparison(
         difference=observed,
@@ -445,6 +475,7 @@ def compare(
     if reference not in per_user:
         raise ValueError(f"reference {reference!r} is not one of the systems {list(per_user)}")
     comparisons = {}
+    n_items = context.inputs.shape[1]
     for name in per_user:
         if name == reference:
             continue
@@ -457,16 +488,14 @@ def compare(
                 metric=metric,
                 names=(name, reference),
             )
-        for metric in CATALOG_METRICS:
-            metric = metric.format(k=context.k)
-
-            def statistic(system: np.ndarray, metric: str = metric) -> float:
-                return context.catalog(system)[metric]
-
+        for statistic_name, statistic in CATALOG_STATISTICS.items():
+            metric = f"{statistic_name}@{context.k}"
             comparisons[name, metric] = bootstrap_catalog(
                 lists[name],
                 lists[reference],
                 statistic,
+                n_items,
+                context.k,
                 n_resamples,
                 seed=seed,
                 metric=metric,
