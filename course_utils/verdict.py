@@ -36,6 +36,7 @@ from course_utils import metrics, stats
 from course_utils.data.interactions import SPLITS, Interactions
 from course_utils.pipeline import PipelineData, movielens_texts, subsample
 from course_utils.protocol import EvaluationSplit
+from course_utils.ranking import unit_rows
 
 DATASETS = ("shop", "ml100k")
 SHOP_ATTRIBUTES = ("category", "colour", "material", "style", "season", "brand")
@@ -255,11 +256,9 @@ def category_entropy(lists: np.ndarray, categories: np.ndarray, k: int | None = 
     lists = metrics.check_recommendations(lists, categories.shape[0])
     k = lists.shape[1] if k is None else k
     counts = categories[lists[:, :k]].sum(axis=1)  # (n_users, n_categories)
-    totals = counts.sum(axis=1, keepdims=True)
-    if (totals <= 0).any():
+    if (counts.sum(axis=1) <= 0).any():
         raise ValueError("an item without a category makes a list's category mix undefined")
-    p = counts / totals
-    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=1)
+    return metrics.shannon_entropy(counts, axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,7 +589,7 @@ def content_neighbour_clicks(
     if not 0 < weight <= 1:
         raise ValueError(f"weight must lie in (0, 1], got {weight}")
     train = sp.csr_array(train, dtype=np.float64)
-    unit = metrics.unit_rows(embeddings, "embeddings")
+    unit = unit_rows(embeddings, "embeddings")
     if unit.shape[0] != train.shape[1]:
         raise ValueError(f"embeddings have {unit.shape[0]} rows but train has {train.shape[1]} items")
     similarity = unit @ unit.T

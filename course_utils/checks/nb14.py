@@ -1,8 +1,8 @@
 """Exercises of notebook 14 (the verdict): EASE in closed form; the new-item metrics of the cold start.
 
-Each exercise has a catalogue of plausible wrong answers (``MISTAKES``), each paired with the
-fragment of the diagnosis its check must print; ``tests/test_checks_nb14.py`` feeds every one
-of them to the check.
+Each exercise carries its catalogue of plausible wrong answers (``mistakes``, each with the
+fragment of the diagnosis its check must print) and of correct answers written differently
+(``alternatives``); ``tests/test_checks.py`` runs both.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from course_utils.coldstart import NewItemMetrics
 from course_utils.coldstart import new_item_metrics as _reference_new_item_metrics
-from course_utils.exercises import Exercise, assert_close
+from course_utils.exercises import Exercise, Mistake, assert_close
 from course_utils.models.recommenders import EASE
 
 # --------------------------------------------------------------------------------------------
@@ -69,15 +69,6 @@ def _test_ease_weights(candidate: Callable) -> None:
         assert_close(weights, expected, f"B with l2={l2}", atol=1e-4, rtol=1e-3)
 
 
-ease_weights = Exercise(
-    "EASE in closed form",
-    test=_test_ease_weights,
-    hint="""P = np.linalg.inv(G + l2 * np.eye(n_items)) with the item Gram matrix G = (X.T @ X).toarray();
-    then B = -P / np.diag(P) (column j divided by P_jj) and np.fill_diagonal(B, 0).""",
-    reference=reference_ease_weights,
-)
-
-
 def _ease_no_zero_diagonal(X, l2):
     precision = np.linalg.inv((X.T @ X).toarray() + l2 * np.eye(X.shape[1]))
     return -precision / np.diag(precision)  # forgot the constraint diag(B) = 0
@@ -116,17 +107,56 @@ def _ease_ridge_without_constraint(X, l2):
     return np.linalg.solve(gram + l2 * np.eye(X.shape[1]), gram)  # plain ridge: diagonal not 0
 
 
-EASE_MISTAKES: dict[str, tuple[Callable, str]] = {
-    "diagonal not set to zero": (_ease_no_zero_diagonal, "diagonal of B must be 0"),
-    "rows divided by P_ii instead of columns by P_jj": (_ease_rows_divided, "B is transposed"),
-    "regulariser missing": (_ease_no_l2, "regulariser is missing"),
-    "user Gram matrix X X^T": (_ease_user_gram, "not X X^T"),
-    "sign of B flipped": (_ease_plus_sign, "wrong sign"),
-    "plain ridge regression, no diag(B) = 0 constraint": (
-        _ease_ridge_without_constraint,
-        "diagonal of B must be 0",
+def _ease_identity_minus(X, l2):
+    precision = np.linalg.inv((X.T @ X).toarray() + l2 * np.eye(X.shape[1]))
+    weights = np.eye(X.shape[1]) - precision @ np.diag(1.0 / np.diag(precision))  # diagonal is 1 - 1 = 0
+    np.fill_diagonal(weights, 0.0)  # exactly 0, not 1e-16
+    return weights
+
+
+def _ease_solve(X, l2):
+    gram = (X.T @ X).toarray()
+    precision = np.linalg.solve(gram + l2 * np.eye(len(gram)), np.eye(len(gram)))
+    weights = -precision / precision.diagonal()[None, :]
+    weights[np.diag_indices_from(weights)] = 0
+    return weights
+
+
+EASE_SOLUTION = """
+def ease_weights(X, l2):
+    gram = (X.T @ X).toarray().astype(np.float64)          # (n_items, n_items) co-occurrence counts
+    precision = np.linalg.inv(gram + l2 * np.eye(gram.shape[0]))
+    weights = -precision / np.diag(precision)              # column j divided by P_jj
+    np.fill_diagonal(weights, 0.0)                         # an item may not predict itself
+    return weights
+"""
+
+ease_weights = Exercise(
+    "EASE in closed form",
+    test=_test_ease_weights,
+    hints=(
+        "Everything comes from one inverse: of the item-item co-occurrence matrix with l2 added on its "
+        "diagonal. Then each column of that inverse is scaled by its own diagonal entry.",
+        "G = X^T X as a dense (n_items, n_items) array; P = inverse of G + l2 * identity; "
+        "B_ij = -P_ij / P_jj (NumPy broadcasting divides column j by the j-th diagonal entry when you "
+        "divide by the vector of diagonal entries); finally force the diagonal of B to 0.",
     ),
-}
+    reference=reference_ease_weights,
+    solution=EASE_SOLUTION,
+    mistakes=[
+        Mistake("diagonal not set to zero", _ease_no_zero_diagonal, "diagonal of B must be 0"),
+        Mistake("rows divided by P_ii instead of columns by P_jj", _ease_rows_divided, "B is transposed"),
+        Mistake("regulariser missing", _ease_no_l2, "regulariser is missing"),
+        Mistake("user Gram matrix X X^T", _ease_user_gram, "not X X^T"),
+        Mistake("sign of B flipped", _ease_plus_sign, "wrong sign"),
+        Mistake(
+            "plain ridge, no diag(B) = 0 constraint",
+            _ease_ridge_without_constraint,
+            "diagonal of B must be 0",
+        ),
+    ],
+    alternatives=[_ease_identity_minus, _ease_solve],
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,17 +257,6 @@ def _test_new_item_metrics(candidate: Callable) -> None:
     assert_close(got[2], want.coverage, "coverage on random lists")
 
 
-new_item_metrics = Exercise(
-    "New-item metrics",
-    test=_test_new_item_metrics,
-    hint="""Make a boolean mask is_new over the items. recall: per user, keep the targets that are new
-    (targets.indices of the row, filtered by is_new); if none, NaN; else hits in lists[u, :recall_k]
-    divided by their number. share: is_new[lists[:, :k]].mean(axis=1). coverage: the distinct items of
-    lists[:, :k] that are new, divided by the number of new items.""",
-    reference=_reference_new_item_metrics,
-)
-
-
 def _metrics_all_targets(lists, targets, new_items, k=10, recall_k=20):
     from course_utils import metrics
 
@@ -278,22 +297,64 @@ def _metrics_recall_over_list_length(lists, targets, new_items, k=10, recall_k=2
     )
 
 
-NEW_ITEM_MISTAKES: dict[str, tuple[Callable, str]] = {
-    "recall over all targets, not only new items": (
-        _metrics_all_targets,
-        "only the targets that are new items",
-    ),
-    "users without a new-item target counted as 0": (_metrics_zero_not_nan, "NaN"),
-    "share over the recall_k slots": (_metrics_share_over_recall_k, "over the top k slots"),
-    "coverage divided by the catalog size": (
-        _metrics_coverage_of_catalog,
-        "divide by the number of new items",
-    ),
-    "coverage counts slots, not distinct items": (_metrics_coverage_counts_slots, "counts slots"),
-    "recall divided by the list length": (_metrics_recall_over_list_length, "divides by the list length"),
-}
+def _loop_new_item_metrics(lists, targets, new_items, k=10, recall_k=20):
+    targets = sp.csr_array(targets)
+    is_new = np.zeros(targets.shape[1], dtype=bool)
+    is_new[new_items] = True
+    recall = np.full(len(lists), np.nan)
+    for user, row in enumerate(lists):
+        wanted = targets.indices[targets.indptr[user] : targets.indptr[user + 1]]
+        wanted = wanted[is_new[wanted]]
+        if wanted.size:
+            recall[user] = np.isin(row[:recall_k], wanted).sum() / wanted.size
+    share = is_new[lists[:, :k]].mean(axis=1)
+    coverage = is_new[np.unique(lists[:, :k])].sum() / is_new.sum()
+    return NewItemMetrics(recall, share, float(coverage))
 
-MISTAKES: dict[str, dict[str, tuple[Callable, str]]] = {
-    "ease_weights": EASE_MISTAKES,
-    "new_item_metrics": NEW_ITEM_MISTAKES,
-}
+
+def _sets_new_item_metrics(lists, targets, new_items, k=10, recall_k=20):
+    new = set(np.asarray(new_items).tolist())
+    dense = sp.csr_array(targets).toarray() > 0
+    recall, share, shown = [], [], set()
+    for row, wanted in zip(lists, dense, strict=True):
+        relevant = set(np.flatnonzero(wanted).tolist()) & new
+        recall.append(len(relevant & set(row[:recall_k].tolist())) / len(relevant) if relevant else np.nan)
+        share.append(sum(item in new for item in row[:k]) / k)
+        shown |= set(row[:k].tolist()) & new
+    return np.array(recall), np.array(share), len(shown) / len(new)  # a plain tuple works too
+
+
+new_item_metrics = Exercise(
+    "New-item metrics",
+    test=_test_new_item_metrics,
+    hints=(
+        "Start from a boolean mask over the catalog that says which items are new; all three metrics only "
+        "look at new items. Recall is undefined (NaN) for a user with no new-item target.",
+        "recall: per user, the targets of the row that are new; hits among the first recall_k recommended "
+        "items divided by how many such targets there are. share: the mask looked up at the top-k "
+        "items, averaged per row. coverage: the distinct new items in any top k, over the number of new "
+        "items.",
+    ),
+    reference=_reference_new_item_metrics,
+    mistakes=[
+        Mistake(
+            "recall over all targets, not only new items",
+            _metrics_all_targets,
+            "only the targets that are new",
+        ),
+        Mistake("users without a new-item target counted as 0", _metrics_zero_not_nan, "NaN"),
+        Mistake("share over the recall_k slots", _metrics_share_over_recall_k, "over the top k slots"),
+        Mistake(
+            "coverage divided by the catalog size",
+            _metrics_coverage_of_catalog,
+            "divide by the number of new",
+        ),
+        Mistake("coverage counts slots, not distinct items", _metrics_coverage_counts_slots, "counts slots"),
+        Mistake(
+            "recall divided by the list length",
+            _metrics_recall_over_list_length,
+            "divides by the list length",
+        ),
+    ],
+    alternatives=[_loop_new_item_metrics, _sets_new_item_metrics],
+)

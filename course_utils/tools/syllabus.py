@@ -107,6 +107,6 @@ LESSONS: tuple[Lesson, ...] = (
         "14_the_verdict",
         "The verdict",
         "V",
-        "The article's claims tested head-on: CF vs content vs hybrids with CIs, cold start, a computed verdict.",
+        "The article's claims tested head-on: CF, content and hybrids with CIs, cold start, a verdict.",
     ),
 )
