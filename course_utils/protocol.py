@@ -124,7 +124,8 @@ def sample_evaluation_users(split: EvaluationSplit, max_users: int | None, seed:
     """
     if not isinstance(split, EvaluationSplit):
         raise TypeError(
-            f"split must be an EvaluationSplit (from evaluation_split(data, 'test')), got {type(split).__name__}"
+            "split must be an EvaluationSplit (from evaluation_split(data, 'test')), "
+            f"got {type(split).__name__}"
         )
     if max_users is None or max_users >= split.users.size:
         return split
