@@ -9,7 +9,8 @@ embedding cache · ``models`` VAE, GAN, attention/SASRec, recommenders, fusion, 
 language model · ``augment`` data augmentation · ``metrics`` accuracy and beyond-accuracy
 metrics · ``protocol`` the evaluation protocol and choosing on validation · ``stats``
 confidence intervals and ``claim_better`` · ``ranking`` top-k and shortlists (numpy only) ·
-``rerank`` diversity re-ranking · ``tools`` notebook generation, course book, doctor.
+``rerank`` diversity re-ranking · ``coldstart`` new-item split and metrics · ``verdict``
+notebook 14's yardsticks and verdict rule · ``tools`` notebook generation, course book, doctor.
 """
 
 __version__ = "0.1.0"
