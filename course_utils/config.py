@@ -86,7 +86,7 @@ def available_devices() -> list[str]:
     return devices
 
 
-def pick_device(preferred: str | None = None) -> torch.device:
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     """Return the device to use: ``preferred``, else ``COURSE_DEVICE``, else CUDA, MPS, CPU.
 
     Names are ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` (any case). Raises ``ValueError`` for an
@@ -94,6 +94,8 @@ def pick_device(preferred: str | None = None) -> torch.device:
     rather than silently running somewhere else; both name the setting (``COURSE_DEVICE`` or
     the ``device`` argument) and list the devices found.
     """
+    if isinstance(preferred, torch.device):
+        preferred = str(preferred)  # a device already picked (DEVICE = pick_device()) is checked like its name
     setting = "device" if preferred else "COURSE_DEVICE"
     name = (preferred or os.environ.get("COURSE_DEVICE", "")).strip().lower()
     if not name:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,25 +44,75 @@ class History:
 
 def supervised_step(
     model: nn.Module,
-    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+    loss_fn: Callable[[nn.Module, Any], torch.Tensor | tuple[torch.Tensor, dict[str, float]]],
     optimizer: torch.optim.Optimizer,
     max_grad_norm: float | None = None,
 ) -> Step:
-    """Build a ``step`` for ``fit``: ``loss = loss_fn(model, batch)``, backward, optimiser step."""
+    """Build a ``step`` for ``fit``: ``loss = loss_fn(model, batch)``, backward, optimiser step.
+
+    ``loss_fn`` returns the scalar loss, or ``(loss, extras)`` where ``extras`` are more numbers
+    to log next to it (e.g. the two terms of an ELBO). A non-finite loss raises
+    ``FloatingPointError`` before it can reach the weights.
+    """
 
     def step(batch: Any) -> dict[str, float]:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch)
+        loss, extras = _loss_and_extras(loss_fn(model, batch))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()}: lower the learning rate?")
         loss.backward()
         if max_grad_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.item(), **extras}
 
     return step
+
+
+def _loss_and_extras(
+    output: torch.Tensor | tuple[torch.Tensor, dict[str, float]],
+) -> tuple[torch.Tensor, dict[str, float]]:
+    if isinstance(output, tuple):
+        return output
+    return output, {}
+
+
+def tensor_batches(
+    *tensors: torch.Tensor | None,
+    batch_size: int,
+    generator: torch.Generator,
+    device: str | torch.device | None = None,
+    drop_last: bool = False,
+) -> Callable[[], Iterator[Any]]:
+    """Shuffled mini-batches of rows, as the zero-argument factory ``fit`` calls once per epoch.
+
+    Every epoch draws a fresh ``torch.randperm`` from ``generator`` and yields the same rows of
+    each tensor (moved to ``device``): a single tensor per batch for one tensor, else a tuple
+    (a ``None`` tensor stays ``None``, e.g. absent labels). ``drop_last`` skips the final
+    incomplete batch (BatchNorm needs more than one row).
+    """
+    present = [tensor for tensor in tensors if tensor is not None]
+    if not present:
+        raise ValueError("tensor_batches needs at least one tensor")
+    n_rows = len(present[0])
+    if any(len(tensor) != n_rows for tensor in present):
+        raise ValueError(f"all tensors must have the same number of rows, got {[len(t) for t in present]}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    def rows(tensor: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+        return None if tensor is None else tensor[index].to(device)
+
+    def batches() -> Iterator[Any]:
+        order = torch.randperm(n_rows, generator=generator)
+        stop = n_rows - batch_size + 1 if drop_last else n_rows
+        for start in range(0, stop, batch_size):
+            index = order[start : start + batch_size]
+            batch = tuple(rows(tensor, index) for tensor in tensors)
+            yield batch[0] if len(batch) == 1 else batch
+
+    return batches
 
 
 def fit(
@@ -81,10 +132,12 @@ def fit(
     Args:
         step: performs one optimisation step on a batch and returns values to log.
         batches: a re-iterable (list, DataLoader) or a zero-argument callable returning a fresh
-            iterable each epoch (handy for reshuffling or sampling negatives).
+            iterable each epoch (handy for reshuffling or sampling negatives; see
+            ``tensor_batches``). A one-shot iterator (a generator) only lasts one epoch.
         epochs: maximum number of epochs.
         evaluate: called after each epoch; its values are logged next to the training values.
-        monitor: key (from ``evaluate`` or ``step``) to watch for early stopping / best weights.
+        monitor: key (from ``evaluate`` or ``step``) to watch for early stopping / best weights;
+            a non-finite (NaN or infinite) monitored value raises ``FloatingPointError``.
         mode: ``"min"`` if smaller ``monitor`` is better, ``"max"`` otherwise.
         patience: stop after this many epochs without improvement (``None``: never stop early).
         model: if given together with ``monitor``, its best weights are restored at the end.
@@ -108,8 +161,14 @@ def fit(
                 sums[key] = sums.get(key, 0.0) + float(value)
             n_batches += 1
         if n_batches == 0:
+            if epoch > 1 and not callable(batches) and iter(batches) is batches:
+                raise ValueError(
+                    f"batches is a one-shot iterator that was exhausted after epoch 1 of {epochs}: "
+                    "pass a list, a DataLoader or a zero-argument callable that returns fresh batches"
+                )
             raise ValueError("batches yielded nothing: is the training set empty?")
         record = {"epoch": epoch, **{key: total / n_batches for key, total in sums.items()}}
+        not_finite = sorted(key for key in sums if not math.isfinite(record[key]))
         if evaluate is not None:
             if model is not None:
                 model.eval()
@@ -119,9 +178,17 @@ def fit(
         bar.set_postfix({key: f"{value:.4g}" for key, value in record.items() if key != "epoch"})
 
         if monitor is None:
+            if not_finite:
+                warnings.warn(f"epoch {epoch}: step returned non-finite {not_finite}", RuntimeWarning, 2)
             continue
         if monitor not in record:
             raise KeyError(f"monitor={monitor!r} is not among the logged values {sorted(record)}")
+        if not math.isfinite(record[monitor]) or not_finite:
+            values = {key: record[key] for key in sorted({monitor, *not_finite})}
+            raise FloatingPointError(
+                f"epoch {epoch}: non-finite values {values} while monitoring {monitor!r}; early "
+                "stopping cannot rank them: lower the learning rate or check the data"
+            )
         if sign * record[monitor] < best_value:
             best_value, history.best_epoch, waited = sign * record[monitor], epoch, 0
             if model is not None:

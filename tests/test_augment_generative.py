@@ -29,18 +29,6 @@ TINY_CFGAN = dict(  # tiny config for tests: 16 hidden units, 2 batches per epoc
 )
 
 
-def two_taste_users(n_users=40, seed=0):
-    """Users 0..19 buy from items 0-4, users 20..39 from items 5-9; each has 3 of their 5."""
-    rng = np.random.default_rng(seed)
-    rows, cols = [], []
-    for user in range(n_users):
-        group = range(0, 5) if user < n_users // 2 else range(5, 10)
-        for item in rng.choice(list(group), size=3, replace=False):
-            rows.append(user)
-            cols.append(item)
-    return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_users, 10))
-
-
 def test_rebalancing_counts_fill_up_to_the_largest_category():
     labels = np.array([0, 0, 0, 0, 1, 2, 2])
     assert rebalancing_counts(labels, n_classes=4).tolist() == [0, 3, 2, 4]
@@ -65,10 +53,10 @@ def test_synthesise_for_categories_returns_requested_labels():
         synthesise_for_categories(DCGANGenerator(noise_dim=8, channels=4), [1])
 
 
-def test_cfgan_losses_are_finite_and_only_the_generator_loss_reaches_the_generator():
+def test_cfgan_losses_are_finite_and_only_the_generator_loss_reaches_the_generator(taste_clicks):
     torch.manual_seed(0)
     generator, discriminator = CFGANGenerator(10, hidden_dim=8), CFGANDiscriminator(10, hidden_dim=8)
-    purchases = torch.from_numpy(two_taste_users().toarray()[:6])
+    purchases = torch.from_numpy(taste_clicks(40, 5, 3).toarray()[:6])
     d_loss = cfgan_discriminator_loss(generator, discriminator, purchases, pm_ratio=0.5)
     d_loss.backward()
     assert torch.isfinite(d_loss) and all(p.grad is None for p in generator.parameters())
@@ -77,10 +65,10 @@ def test_cfgan_losses_are_finite_and_only_the_generator_loss_reaches_the_generat
     assert torch.isfinite(g_loss) and all(p.grad is not None for p in generator.parameters())
 
 
-def test_zero_reconstruction_penalises_generated_non_purchases():
+def test_zero_reconstruction_penalises_generated_non_purchases(taste_clicks):
     torch.manual_seed(0)
     generator, discriminator = CFGANGenerator(10, hidden_dim=8), CFGANDiscriminator(10, hidden_dim=8)
-    purchases = torch.from_numpy(two_taste_users().toarray()[:6])
+    purchases = torch.from_numpy(taste_clicks(40, 5, 3).toarray()[:6])
     torch.manual_seed(1)
     without = cfgan_generator_loss(generator, discriminator, purchases, 0.5, zr_ratio=1.0, zr_weight=0.0)
     torch.manual_seed(1)
@@ -90,8 +78,8 @@ def test_zero_reconstruction_penalises_generated_non_purchases():
     assert (with_zr - without).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_tiny_cfgan_learns_the_two_tastes_and_is_deterministic():
-    train = two_taste_users()
+def test_tiny_cfgan_learns_the_two_tastes_and_is_deterministic(taste_clicks):
+    train = taste_clicks(40, 5, 3)  # users 0-19 buy 3 of items 0-4, users 20-39 3 of items 5-9
     model = CFGAN(**TINY_CFGAN, seed=0).fit(train)
     recommended = model.recommend(np.arange(40), k=2, exclude=train)  # the 2 missing items of each user
     in_own_group = np.where(np.arange(40)[:, None] < 20, recommended < 5, recommended >= 5)
@@ -101,8 +89,8 @@ def test_tiny_cfgan_learns_the_two_tastes_and_is_deterministic():
     assert len(model.history_.records) == TINY_CFGAN["epochs"]
 
 
-def test_synthetic_interactions_are_new_valid_and_only_for_the_chosen_users():
-    train = two_taste_users()
+def test_synthetic_interactions_are_new_valid_and_only_for_the_chosen_users(taste_clicks):
+    train = taste_clicks(40, 5, 3)
     model = CFGAN(**{**TINY_CFGAN, "epochs": 3}, seed=0).fit(train)
     synthetic = model.synthetic_interactions([3, 25, 3], n_per_user=2)
     assert synthetic.shape == train.shape
@@ -113,8 +101,8 @@ def test_synthetic_interactions_are_new_valid_and_only_for_the_chosen_users():
         model.synthetic_interactions([3], n_per_user=0)
 
 
-def test_sparse_users_and_fit_errors():
-    train = two_taste_users()[:4]
+def test_sparse_users_and_fit_errors(taste_clicks):
+    train = taste_clicks(40, 5, 3)[:4]
     train = sp.vstack([train, sp.csr_matrix((1, 10), dtype=np.float32)]).tocsr()  # user 4 has nothing
     assert sparse_users(train, max_interactions=3).tolist() == [0, 1, 2, 3]
     assert sparse_users(train, max_interactions=2).tolist() == []

@@ -66,6 +66,14 @@ def test_pick_device(monkeypatch):
         config.pick_device("tpu")
 
 
+def test_a_device_already_picked_is_checked_like_its_name(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    assert config.pick_device(torch.device("cpu")) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match=r"device='cuda' asks for CUDA"):
+            config.pick_device(torch.device("cuda"))
+
+
 def test_available_devices_lists_every_gpu():
     devices = config.available_devices()
     assert devices[0] == "cpu"

@@ -192,3 +192,54 @@ def test_tiny_rebuild_is_byte_identical_for_a_seed_and_loads(tmp_path):
 def test_build_reports_a_missing_source_with_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         build_script.build(tmp_path / "out", source=tmp_path)
+
+
+# -- sub-catalogs -----------------------------------------------------------------------------------
+def test_subset_is_a_consistent_renumbered_shop(shop):
+    kept = np.array([7, 3, 3999, 120, 42])  # any order: item j of the subset is item kept[j]
+    small = shop.subset(kept)
+    assert small.n_items == 5 and small.n_users == shop.n_users
+    assert small.items["item_id"].tolist() == [0, 1, 2, 3, 4]
+    assert small.items["title"].tolist() == shop.items["title"].iloc[kept].tolist()
+    assert small.texts == [shop.texts[i] for i in kept]
+    np.testing.assert_array_equal(small.images, shop.images[kept])
+    np.testing.assert_allclose(small.simulator.relevance([0, 1]), shop.simulator.relevance([0, 1])[:, kept])
+    # every logged impression of a kept item is there, renumbered; nothing else is
+    full_logs = shop.impressions[shop.impressions["item"].isin(kept)]
+    assert len(small.impressions) == len(full_logs)
+    np.testing.assert_array_equal(kept[small.impressions["item"]], full_logs["item"])
+    assert small.users["clicks"].sum() == small.impressions["clicked"].sum() > 0
+    assert small.users["impressions"].sum() == len(small.impressions)
+    assert small.manifest["subset"] == {"n_items": 5, "of_n_items": shop.n_items}
+
+
+def test_subset_matches_the_notebooks_hand_built_copy(shop):
+    """Notebooks 08/09 used to rebuild the fast-mode shop by hand; the method gives the same clicks."""
+    from course_utils.data.interactions import Interactions
+
+    kept = np.sort(np.random.default_rng(0).choice(shop.n_items, size=300, replace=False))
+    new_id = np.full(shop.n_items, -1)
+    new_id[kept] = np.arange(300)
+    logs = shop.impressions[new_id[shop.impressions.item] >= 0].assign(item=lambda f: new_id[f.item])
+    clicks = logs.loc[logs.clicked, ["user", "item", "timestamp"]]
+    by_hand = Interactions.from_events(clicks, shop.n_users, 300)
+    small = shop.subset(kept)
+    for split in ("train", "valid", "test"):
+        assert (getattr(small.interactions, split) != getattr(by_hand, split)).nnz == 0
+    assert small.impressions.equals(logs.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("item_ids", "error", "message"),
+    [
+        ([], ValueError, "non-empty"),
+        ([1, 1], ValueError, "repeated"),
+        ([0, 4000], ValueError, r"0\.\.3999"),
+        ([-1], ValueError, r"0\.\.3999"),
+        ([0.0, 1.0], TypeError, "integer item ids"),
+        ([True, False], TypeError, "flatnonzero"),
+    ],
+)
+def test_subset_refuses_bad_item_ids(shop, item_ids, error, message):
+    with pytest.raises(error, match=message):
+        shop.subset(item_ids)

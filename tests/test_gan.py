@@ -179,7 +179,7 @@ def test_train_gan_validates_input() -> None:
 
 def test_tiny_classifier_separates_two_obvious_classes() -> None:
     images, labels = two_class_images(20)
-    model, accuracy = train_category_classifier(images, labels, epochs=8, lr=1e-2, device=CPU)
+    model, accuracy = train_category_classifier(images, labels, epochs=8, learning_rate=1e-2, device=CPU)
     assert accuracy == 1.0
     probabilities = model.predict_proba(images)
     assert probabilities.shape == (40, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)

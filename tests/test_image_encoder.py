@@ -95,11 +95,42 @@ def test_default_model_needs_no_network(monkeypatch: pytest.MonkeyPatch, tiny_sh
         (np.zeros((28, 28, 3), dtype=np.uint8), ValueError, "ONE colour image"),
         (np.zeros((2, 28, 28, 4), dtype=np.uint8), ValueError, "expected"),
         (np.zeros((0, 28, 28, 3), dtype=np.uint8), ValueError, "empty"),
+        ([], ValueError, "no images to encode"),
+        (None, TypeError, "images is None"),
+        (np.zeros((2, 0, 0, 3), dtype=np.uint8), ValueError, "no pixels"),
     ],
 )
 def test_bad_images_get_clear_errors(encoder: ImageEncoder, images, error, message) -> None:
     with pytest.raises(error, match=message):
         encoder.encode(images)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "error", "message"),
+    [
+        (0, ValueError, "batch_size must be >= 1, got 0"),
+        (-3, ValueError, "batch_size must be >= 1, got -3"),
+        (False, TypeError, r"got bool \(False\)"),
+        (4.0, TypeError, r"got float \(4.0\)"),
+    ],
+)
+def test_bad_batch_sizes_are_refused(
+    encoder: ImageEncoder, tiny_shop_like_images, batch_size, error, message
+) -> None:
+    with pytest.raises(error, match=message):
+        encoder.encode(tiny_shop_like_images, batch_size=batch_size)
+
+
+def test_missing_architecture_package_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)  # what an uninstalled package does
+    with pytest.raises(ModuleNotFoundError, match="pip install efficientnet-lite-pytorch"):
+        ImageEncoder(device="cpu")
+
+
+def test_model_id_names_the_pixel_normalisation(encoder: ImageEncoder) -> None:
+    assert ":224:mean127,127,127:std128,128,128:raw:v" in encoder.model_id
 
 
 def test_unknown_model_and_bad_top_get_clear_errors(encoder: ImageEncoder) -> None:

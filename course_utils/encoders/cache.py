@@ -1,17 +1,24 @@
 """An on-disk cache of embeddings, so each catalog is encoded once per model.
 
-Each entry is one ``.npz`` file named by ``sha256(model_id, content hash of the inputs)``,
-holding the embedding matrix and a SHA-256 checksum of its bytes. Reads verify the checksum
-(and the shape), so a damaged file is noticed, reported and rebuilt instead of silently
-returning wrong vectors. Writes go to a temporary file in the same folder, are flushed to
-disk, then renamed over the target with ``os.replace`` -- atomic on POSIX and Windows -- so
-an interrupted run never leaves a half-written entry behind.
+Each entry is one ``.npz`` file named by ``sha256(CACHE_FORMAT_VERSION, model_id, content hash of
+the inputs)``, holding the embedding matrix, a SHA-256 checksum of its bytes and the ``model_id``.
+The encoder's ``model_id`` names everything that shapes the vectors (weights, tokenizer,
+preprocessing constants, pooling, normalisation, the encoder code's version), so a course update
+that changes any of them misses the old entries instead of returning stale vectors.
+
+Reads trust nothing: an entry is returned only when its checksum, its stored ``model_id``, its
+shape (rows = inputs, columns = the encoder's ``dim``) and its values (all finite) check out;
+otherwise a warning names the problem and the vectors are recomputed. Writes go to a temporary
+file in the same folder, are flushed to disk, then renamed over the target with ``os.replace``
+(atomic on POSIX and Windows), so an interrupted run never leaves a half-written entry. A cache
+that cannot be written (read-only folder, full disk) costs a warning, never the computed vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 import warnings
 import zipfile
@@ -23,6 +30,12 @@ import numpy as np
 
 from course_utils import config
 from course_utils.encoders.fingerprint import content_hash
+
+#: Version of the entry layout and key recipe; bump it when either changes (old entries then miss).
+CACHE_FORMAT_VERSION = 2
+STALE_TEMPORARY_SECONDS = 3600  # a ``.tmp`` file this old is the leftover of a killed write
+
+_warned_unwritable = False  # one "cannot write the cache" warning per process is enough
 
 
 class Encoder(Protocol):
@@ -39,8 +52,8 @@ def embeddings_dir(cache_dir: str | Path | None = None) -> Path:
 
 
 def cache_key(model_id: str, inputs: Sequence[str] | np.ndarray) -> str:
-    """``sha256(model_id + "|" + content_hash(inputs))`` in hex: the file name of an entry."""
-    return hashlib.sha256(f"{model_id}|{content_hash(inputs)}".encode()).hexdigest()
+    """``sha256("v<CACHE_FORMAT_VERSION>|<model_id>|<content_hash(inputs)>")`` in hex: the entry's name."""
+    return hashlib.sha256(f"v{CACHE_FORMAT_VERSION}|{model_id}|{content_hash(inputs)}".encode()).hexdigest()
 
 
 def cached_encode(
@@ -52,16 +65,20 @@ def cached_encode(
 ) -> np.ndarray:
     """``encoder.encode(inputs)``, read from the cache when the same model saw the same inputs.
 
-    A miss (or a damaged entry) computes the embeddings and stores them atomically; a hit
-    returns the stored (n_inputs, dim) float32 matrix without running the model.
+    A miss (or a rejected entry) computes the embeddings and stores them atomically; a hit
+    returns the stored (n_inputs, dim) float32 matrix without running the model. When the
+    entry cannot be written, a warning says so and the computed matrix is returned all the same.
     """
+    if inputs is None:
+        raise TypeError("inputs is None: pass a list of strings or a uint8 image array (N, H, W, 3)")
     if isinstance(inputs, str):
         raise TypeError("pass a list of strings, not a single string")
     if len(inputs) == 0:
         raise ValueError("no inputs to encode: got an empty list")
-    path = embeddings_dir(cache_dir) / f"{cache_key(encoder.model_id, inputs)}.npz"
+    model_id = encoder.model_id
+    path = embeddings_dir(cache_dir) / f"{cache_key(model_id, inputs)}.npz"
     if path.exists():
-        embeddings = _read_entry(path, n_rows=len(inputs))
+        embeddings = _read_entry(path, model_id, n_rows=len(inputs), dim=getattr(encoder, "dim", None))
         if embeddings is not None:
             return embeddings
     embeddings = np.asarray(encoder.encode(inputs, progress=progress), dtype=np.float32)
@@ -70,7 +87,10 @@ def cached_encode(
             f"{type(encoder).__name__}.encode returned shape {embeddings.shape} for {len(inputs)} inputs; "
             "expected (n_inputs, dim)"
         )
-    _write_entry(path, embeddings, model_id=encoder.model_id)
+    try:
+        _write_entry(path, embeddings, model_id=model_id)
+    except OSError as error:
+        _warn_unwritable(path, error)
     return embeddings
 
 
@@ -78,16 +98,23 @@ def _checksum(embeddings: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(embeddings).tobytes()).hexdigest()
 
 
-def _read_entry(path: Path, n_rows: int) -> np.ndarray | None:
-    """The stored matrix, or ``None`` (with a warning) when the entry is damaged."""
+def _read_entry(path: Path, model_id: str, n_rows: int, dim: int | None = None) -> np.ndarray | None:
+    """The stored matrix, or ``None`` (with a warning) when the entry is damaged or not the one asked for."""
     try:
         with np.load(path, allow_pickle=False) as entry:
             embeddings = entry["embeddings"]
             stored_checksum = str(entry["sha256"])
+            stored_model_id = str(entry["model_id"])
         if _checksum(embeddings) != stored_checksum:
             problem = "checksum mismatch"
+        elif stored_model_id != model_id:
+            problem = f"it holds vectors of {stored_model_id!r}, not of {model_id!r}"
         elif embeddings.ndim != 2 or embeddings.shape[0] != n_rows:
             problem = f"shape {embeddings.shape} does not match {n_rows} inputs"
+        elif dim is not None and embeddings.shape[1] != dim:
+            problem = f"{embeddings.shape[1]} columns, but the encoder gives {dim}-d vectors"
+        elif not np.isfinite(embeddings).all():
+            problem = "it contains NaN or infinite values"
         else:
             return embeddings
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
@@ -112,3 +139,30 @@ def _write_entry(path: Path, embeddings: np.ndarray, model_id: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _remove_stale_temporaries(path.parent)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete ``.tmp`` files older than an hour: leftovers of writes killed mid-way (``kill -9``)."""
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for leftover in folder.glob(".*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except OSError:  # another process removed it first, or no permission: not our business
+            pass
+
+
+def _warn_unwritable(path: Path, error: OSError) -> None:
+    """Warn (once per process) that an entry could not be stored; the caller keeps the vectors."""
+    global _warned_unwritable
+    if _warned_unwritable:
+        return
+    _warned_unwritable = True
+    warnings.warn(
+        f"could not write the embedding cache entry {path} ({type(error).__name__}: {error}). "
+        "The embeddings were computed and are returned, but will be recomputed next time. "
+        f"Fix: set COURSE_CACHE_DIR (now {config.cache_dir()}) to a writable folder with free space. "
+        "(This warning is shown once per session.)",
+        stacklevel=3,
+    )

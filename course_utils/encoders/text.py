@@ -26,9 +26,13 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import logging as hf_logging
 
 from course_utils.config import pick_device
-from course_utils.encoders.fingerprint import weights_fingerprint
+from course_utils.encoders.batches import check_batch_size
+from course_utils.encoders.fingerprint import tokenizer_fingerprint, weights_fingerprint
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+#: Version of the code that turns texts into vectors (tokenising, batching, pooling), part of
+#: ``model_id``: bump it whenever that code changes the output, so cached embeddings are recomputed.
+ENCODER_VERSION = 2
 _DEFAULT_ALIASES = {DEFAULT_TEXT_MODEL, f"sentence-transformers/{DEFAULT_TEXT_MODEL}"}
 
 Pooling = Literal["mean", "cls"]
@@ -101,12 +105,10 @@ class TextEncoder:
     ) -> None:
         if pooling not in ("mean", "cls"):
             raise ValueError(f"unknown pooling {pooling!r}: use 'mean' or 'cls'")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_name = model_name
         self.pooling: Pooling = pooling
         self.normalize = normalize
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.tokenizer, self.model, source = _load(model_name)
         self.model.to(self.device).eval()
@@ -121,7 +123,9 @@ class TextEncoder:
     def model_id(self) -> str:
         """Stable identity of everything that shapes the output, for the embedding cache.
 
-        ``text:<name>@<weights sha256>:<pooling>:<norm|raw>:<max_length>``.
+        ``text:<name>@<weights sha256>:<pooling>:<norm|raw>:<max_length>:tok<tokenizer sha256>``
+        ``:v<ENCODER_VERSION>`` -- the weights, the tokenizer (files and library versions), the pooling, the
+        normalisation, the truncation length and the version of this code.
         """
         norm = "norm" if self.normalize else "raw"
         if self.model_name in _DEFAULT_ALIASES:
@@ -130,7 +134,10 @@ class TextEncoder:
             name = Path(self.model_name).name
         else:
             name = self.model_name
-        return f"text:{name}@{weights_fingerprint(self.model)}:{self.pooling}:{norm}:{self.max_length}"
+        return (
+            f"text:{name}@{weights_fingerprint(self.model)}:{self.pooling}:{norm}:{self.max_length}"
+            f":tok{tokenizer_fingerprint(self.tokenizer)}:v{ENCODER_VERSION}"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -154,9 +161,12 @@ class TextEncoder:
     def encode(
         self, texts: Sequence[str], *, batch_size: int | None = None, progress: bool = False
     ) -> np.ndarray:
-        """Embed ``texts``: (n_texts, dim) float32, row ``i`` for ``texts[i]``."""
+        """Embed ``texts``: (n_texts, dim) float32, row ``i`` for ``texts[i]``.
+
+        ``batch_size`` (texts per forward pass) defaults to the encoder's; it must be an int >= 1.
+        """
+        batch_size = self.batch_size if batch_size is None else check_batch_size(batch_size)
         texts = _validated_texts(texts)
-        batch_size = batch_size or self.batch_size
         # Tokenise everything once without padding; pad per batch after sorting by length.
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
@@ -231,6 +241,8 @@ def _default_max_length(source: str, tokenizer: PreTrainedTokenizerBase) -> int:
 
 
 def _validated_texts(texts: Sequence[str]) -> list[str]:
+    if texts is None:
+        raise TypeError("texts is None: pass a list of strings, e.g. encode(['a red dress'])")
     if isinstance(texts, str):
         raise TypeError("pass a list of strings, e.g. encode([text]), not a single string")
     texts = list(texts)

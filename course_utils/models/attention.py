@@ -26,7 +26,7 @@ from course_utils.config import pick_device, seed_everything
 from course_utils.data.interactions import SPLITS, Interactions
 from course_utils.metrics import hit_rate_at_k, ndcg_at_k
 from course_utils.ranking import top_k_items
-from course_utils.train import History, fit
+from course_utils.train import History, fit, supervised_step, tensor_batches
 
 PADDING_ROW = 0  # embedding row of the padding "item"
 
@@ -388,7 +388,7 @@ def train_sasrec(
     valid: NextItemTask | None = None,
     patience: int | None = 5,
     seed: int = 0,
-    device: torch.device | str | None = None,
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> History:
     """Train ``model`` on next-item prediction at every position of ``sequences`` (``next_item_loss``).
@@ -397,24 +397,15 @@ def train_sasrec(
     NDCG@10 are logged per epoch, the best epoch on NDCG@10 is kept, and training stops after
     ``patience`` epochs without improvement.
     """
-    device = torch.device(device) if device is not None else pick_device()
+    device = pick_device(device)
     seed_everything(seed)
     model.to(device)
     inputs, targets = (torch.from_numpy(a) for a in next_item_training_pairs(sequences, model.max_len))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    shuffle = torch.Generator().manual_seed(seed)
-
-    def batches():
-        order = torch.randperm(len(inputs), generator=shuffle)
-        return ((inputs[i].to(device), targets[i].to(device)) for i in order.split(batch_size))
-
-    def step(batch: tuple[Tensor, Tensor]) -> dict[str, float]:
-        model.train()
-        loss = model.next_item_loss(*batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item()}
+    batches = tensor_batches(
+        inputs, targets, batch_size=batch_size, generator=torch.Generator().manual_seed(seed), device=device
+    )
+    step = supervised_step(model, lambda model, batch: model.next_item_loss(*batch), optimizer)
 
     evaluate, monitor = None, None
     if valid is not None:

@@ -395,7 +395,7 @@ def train_click_model(
     weight_decay: float = 1e-5,
     patience: int | None = 3,
     seed: int = 0,
-    device: torch.device | None = None,
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> History:
     """Train a ``ClickModel`` with binary cross-entropy on logits, AdamW and ``course_utils.train.fit``.
@@ -406,7 +406,7 @@ def train_click_model(
     When ``valid`` is given, its log-loss (``valid_logloss``) is computed after every epoch;
     training stops after ``patience`` epochs without improvement and keeps the best weights.
     """
-    device = device or pick_device()
+    device = pick_device(device)
     model.to(device)
     features = features.to(device)
     generator = torch.Generator().manual_seed(seed)

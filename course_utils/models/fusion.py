@@ -309,7 +309,7 @@ def train_aligner(
     weight_decay: float = 1e-4,
     valid_fraction: float = 0.1,
     seed: int = 0,
-    device: torch.device | None = None,
+    device: str | torch.device | None = None,
     loss_fn: Callable[[Tensor, Tensor, Tensor], Tensor] = info_nce_loss,
     progress: bool = True,
 ) -> History:
@@ -324,7 +324,7 @@ def train_aligner(
     text, image = as_feature_matrix(text, "text"), as_feature_matrix(image, "image")
     if len(text) != len(image):
         raise ValueError(f"text and image must be paired row by row, got {len(text)} and {len(image)} rows")
-    device = device or pick_device()
+    device = pick_device(device)
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(text), generator=generator)
     n_valid = max(int(valid_fraction * len(text)), 2) if valid_fraction > 0 else 0

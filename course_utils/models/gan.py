@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from course_utils.config import pick_device, seed_everything
 from course_utils.models.vae import images_to_tensor
-from course_utils.train import History, fit
+from course_utils.train import History, fit, supervised_step, tensor_batches
 
 IMAGE_SHAPE = (3, 28, 28)
 
@@ -226,7 +226,7 @@ def train_gan(
     generator_steps: int = 1,
     n_fixed_samples: int = 40,
     seed: int = 0,
-    device: torch.device | None = None,
+    device: str | torch.device | None = None,
     d_loss_fn: Callable[[Tensor, Tensor], Tensor] = discriminator_loss,
     g_loss_fn: Callable[[Tensor], Tensor] = generator_loss,
     progress: bool = True,
@@ -255,22 +255,23 @@ def train_gan(
             )
     if generator_steps < 1:
         raise ValueError(f"generator_steps must be >= 1, got {generator_steps}")
-    device = device or pick_device()
+    device = pick_device(device)
     seed_everything(seed)
     generator.to(device)
     discriminator.to(device)
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=generator_lr, betas=(0.5, 0.999))
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=discriminator_lr, betas=(0.5, 0.999))
-    shuffle = torch.Generator().manual_seed(seed)
     n_classes = int(label_tensor.max()) + 1 if conditional else 0
     fixed_labels = torch.arange(n_fixed_samples) % n_classes if conditional else None
     result = GANTraining(history=History())
-
-    def batches():
-        order = torch.randperm(len(data), generator=shuffle)
-        for start in range(0, len(data) - batch_size + 1, batch_size):  # full batches only (BatchNorm)
-            index = order[start : start + batch_size]
-            yield data[index].to(device), (label_tensor[index].to(device) if conditional else None)
+    batches = tensor_batches(  # (images, labels or None); full batches only, for BatchNorm
+        data,
+        label_tensor if conditional else None,
+        batch_size=batch_size,
+        generator=torch.Generator().manual_seed(seed),
+        device=device,
+        drop_last=True,
+    )
 
     def step(batch: tuple[Tensor, Tensor | None]) -> dict[str, float]:
         real, y = batch
@@ -353,9 +354,9 @@ def train_category_classifier(
     n_classes: int | None = None,
     validation_fraction: float = 0.2,
     batch_size: int = 128,
-    lr: float = 2e-3,
+    learning_rate: float = 2e-3,
     seed: int = 0,
-    device: torch.device | None = None,
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[CategoryClassifier, float]:
     """Train a ``CategoryClassifier`` with cross-entropy; return it and its held-out accuracy.
@@ -369,29 +370,18 @@ def train_category_classifier(
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     n_classes = n_classes or int(labels.max()) + 1
-    device = device or pick_device()
+    device = pick_device(device)
     rng = seed_everything(seed)
     order = rng.permutation(len(images))
     n_valid = max(1, int(validation_fraction * len(images)))
     valid, train = order[:n_valid], order[n_valid:]
     x_train, y_train = images_to_tensor(images[train]), torch.from_numpy(labels[train])
     model = CategoryClassifier(n_classes).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-
-    def batches():
-        order = torch.randperm(len(x_train), generator=shuffle)
-        return ((x_train[index].to(device), y_train[index].to(device)) for index in order.split(batch_size))
-
-    def step(batch: tuple[Tensor, Tensor]) -> dict[str, float]:
-        x, y = batch
-        model.train()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item()}
-
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    batches = tensor_batches(
+        x_train, y_train, batch_size=batch_size, generator=torch.Generator().manual_seed(seed), device=device
+    )
+    step = supervised_step(model, lambda model, batch: F.cross_entropy(model(batch[0]), batch[1]), optimizer)
     fit(step, batches, epochs, desc="classifier", progress=progress)
     accuracy = float((model.predict_proba(images[valid]).argmax(1) == labels[valid]).mean())
     return model, accuracy

@@ -1,4 +1,4 @@
-"""Baseline recommenders with one interface: random, popularity, item-kNN and matrix factorisation (BPR).
+"""Recommenders with one interface: random, popularity, item-kNN, EASE, content-based and BPR-MF.
 
 Every recommender in the course follows the same three calls::
 
@@ -7,11 +7,19 @@ Every recommender in the course follows the same three calls::
     lists = model.recommend(user_ids, k=10)           # (len(user_ids), k) item ids, best first
 
 ``recommend`` never returns an item the user already has in the training matrix unless you pass
-``exclude=None`` (or another matrix, e.g. train + validation).
+``exclude=None`` (or another matrix, e.g. train + validation). Equal scores are ordered by item id
+(``course_utils.ranking.top_k_items``).
+
+``Recommender.fit(train, valid=None)`` validates the matrices and sets ``train_``, ``n_users`` and
+``n_items`` before the subclass's ``_fit(train)`` runs. Models trained by gradient descent
+(BPR-MF here, ``MultVAE`` and ``CFGAN`` elsewhere) derive from ``TorchRecommender``, which also
+resolves ``device`` (``config.pick_device``), seeds every generator from ``seed``, and keeps the
+epoch with the best validation NDCG@20 when ``valid`` is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 import numpy as np
@@ -19,10 +27,10 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from course_utils.config import fast_mode, pick_device
-from course_utils.metrics import ndcg_at_k
+from course_utils.config import fast_mode, pick_device, seed_everything
+from course_utils.metrics import ndcg_at_k, unit_rows
 from course_utils.ranking import Matrix, top_k_items
-from course_utils.train import History, fit, supervised_step
+from course_utils.train import History, Step, fit, supervised_step
 
 
 def _as_train_matrix(train: Matrix) -> sp.csr_array:
@@ -38,15 +46,34 @@ def _as_train_matrix(train: Matrix) -> sp.csr_array:
     return train
 
 
+def _as_valid_matrix(valid: Matrix | None, shape: tuple[int, int]) -> sp.csr_array | None:
+    if valid is None:
+        return None
+    if not sp.issparse(valid):
+        raise TypeError(f"valid must be a scipy.sparse {shape} matrix or None, got {type(valid).__name__}")
+    valid = sp.csr_array(valid, dtype=np.float32)
+    if valid.shape != shape:
+        raise ValueError(f"valid has shape {valid.shape} but train has shape {shape}")
+    if valid.count_nonzero() == 0:
+        raise ValueError("valid has no interactions: pass valid=None to train without validation")
+    return valid
+
+
 class Recommender:
     """Base class: subclasses implement ``_fit(train)`` and ``score(user_ids)``."""
 
     name = "recommender"
 
-    def fit(self, train: Matrix) -> Self:
-        """Learn from a binary user-item matrix ``(n_users, n_items)``; returns ``self``."""
+    def fit(self, train: Matrix, valid: Matrix | None = None) -> Self:
+        """Learn from a binary user-item matrix ``(n_users, n_items)``; returns ``self``.
+
+        ``valid`` (same shape, held-out interactions) is checked and kept as ``valid_``; models
+        trained over epochs (``TorchRecommender``) select their best epoch on it, the others
+        ignore it.
+        """
         self.train_ = _as_train_matrix(train)
         self.n_users, self.n_items = self.train_.shape
+        self.valid_ = _as_valid_matrix(valid, self.train_.shape)
         self._fit(self.train_)
         return self
 
@@ -56,19 +83,6 @@ class Recommender:
     def score(self, user_ids: np.ndarray) -> np.ndarray:
         """Scores ``(len(user_ids), n_items)``; higher means more likely to be relevant."""
         raise NotImplementedError
-
-    def _validation_ndcg(self) -> dict[str, float]:
-        """NDCG@20 on ``self._valid`` (the matrix passed to ``fit(train, valid)``), seen items excluded."""
-        users = np.flatnonzero(np.diff(self._valid.indptr))
-        k = min(20, self.n_items)
-        lists = top_k_items(self.score(users), k, self.train_[users])
-        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self._valid[users], k)))}
-
-    def _early_stopping(self, patience: int | None) -> dict[str, Any]:
-        """Keyword arguments for ``train.fit``: keep the best validation NDCG@20 epoch, if any."""
-        if self._valid is None:
-            return {"evaluate": None, "monitor": None, "patience": None}
-        return {"evaluate": self._validation_ndcg, "monitor": "valid_NDCG@20", "patience": patience}
 
     def _check_users(self, user_ids: np.ndarray) -> np.ndarray:
         if not hasattr(self, "train_"):
@@ -106,6 +120,71 @@ class Recommender:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class TorchRecommender(Recommender):
+    """A recommender trained with ``course_utils.train.fit``: owns device, seed and early stopping.
+
+    ``fit`` resolves ``self.device`` with ``pick_device`` into ``device_`` and calls
+    ``seed_everything(self.seed)`` before ``_fit`` builds the networks, so two fits with the
+    same seed give the same model (on the same device). Subclasses set ``seed``, ``device`` and
+    ``progress`` in ``__init__`` and train with ``self._train(step, batches, model, patience)``.
+    """
+
+    seed: int
+    device: str | torch.device | None
+    progress: bool
+    epochs: int
+
+    def fit(self, train: Matrix, valid: Matrix | None = None) -> Self:
+        """Train on ``train``; if ``valid`` (same shape) is given, keep the epoch with its best NDCG@20."""
+        self.device_ = pick_device(self.device)
+        seed_everything(self.seed)
+        return super().fit(train, valid)
+
+    def _train(
+        self, step: Step, batches: Callable[[], Any], model: nn.Module, patience: int | None
+    ) -> History:
+        """Run ``train.fit`` for ``self.epochs``; with ``valid_``, monitor NDCG@20 and keep the best epoch."""
+        if self.valid_ is None:
+            stopping: dict[str, Any] = {"evaluate": None, "monitor": None, "patience": None}
+        else:
+            stopping = {"evaluate": self._validation_ndcg, "monitor": "valid_NDCG@20", "patience": patience}
+        return fit(
+            step,
+            batches,
+            self.epochs,
+            **stopping,
+            mode="max",
+            model=model,
+            desc=self.name,
+            progress=self.progress,
+        )
+
+    def _validation_ndcg(self) -> dict[str, float]:
+        """NDCG@20 on ``valid_`` over the users who have validation items, training items excluded.
+
+        The cut-off is 20, or fewer when a user has fewer than 20 unseen items (tiny catalogues).
+        """
+        users = np.flatnonzero(np.diff(self.valid_.indptr))
+        seen = self.train_[users]
+        k = int(min(20, self.n_items - np.diff(seen.indptr).max()))
+        lists = top_k_items(self.score(users), k, seen)
+        return {"valid_NDCG@20": float(np.nanmean(ndcg_at_k(lists, self.valid_[users], k)))}
+
+    def _shuffled_user_batches(self, batch_size: int, rng: np.random.Generator) -> Callable[[], Iterator]:
+        """Per epoch: users with training items, in a fresh ``rng`` order, ``batch_size`` at a time."""
+        active_users = np.flatnonzero(np.diff(self.train_.indptr))
+
+        def batches() -> Iterator[np.ndarray]:
+            order = rng.permutation(active_users)
+            return (order[i : i + batch_size] for i in range(0, order.size, batch_size))
+
+        return batches
+
+    def _rows_to_tensor(self, rows: sp.csr_array) -> torch.Tensor:
+        """Dense float32 ``(n_rows, n_items)`` on ``device_``."""
+        return torch.from_numpy(rows.toarray().astype(np.float32)).to(self.device_)
 
 
 class RandomRecommender(Recommender):
@@ -183,6 +262,96 @@ class ItemKNN(Recommender):
         return f"ItemKNN(neighbours={self.neighbours})"
 
 
+class EASE(Recommender):
+    """Embarrassingly Shallow AutoEncoder (Steck 2019, "Embarrassingly Shallow Autoencoders for
+    Sparse Data", WWW): an item-item weight matrix ``B`` learned in closed form.
+
+    ``B`` minimises ``||X - X B||_F^2 + l2 * ||B||_F^2`` subject to ``diag(B) = 0`` (an item may
+    not predict itself). With ``P = (X^T X + l2 I)^{-1}`` the solution is
+
+        ``B = I - P diag(1 / diag(P))``,  i.e.  ``B_ij = -P_ij / P_jj`` for ``i != j``, ``B_jj = 0``,
+
+    and ``score(u, i) = sum_j x_uj B_ji`` (the row ``x_u B``). ``l2`` is the only parameter;
+    Steck reports values in the hundreds for MovieLens-sized data, and 500 is a common choice
+    for ML-100k-like catalogues; larger catalogues or denser logs need larger values.
+    Cost: one dense ``(n_items, n_items)`` inverse, fine up to a few ten thousand items.
+    """
+
+    name = "EASE"
+
+    def __init__(self, l2: float = 500.0):
+        if not l2 > 0:
+            raise ValueError(f"l2 must be > 0 (it keeps X^T X + l2 I invertible), got {l2}")
+        self.l2 = l2
+
+    def _fit(self, train: sp.csr_array) -> None:
+        gram = (train.T @ train).toarray().astype(np.float64)  # (n_items, n_items) co-occurrence counts
+        precision = np.linalg.inv(gram + self.l2 * np.eye(self.n_items))  # P
+        weights = -precision / np.diag(precision)  # column j divided by P_jj
+        np.fill_diagonal(weights, 0.0)
+        self.weights_ = weights.astype(np.float32)  # (n_items, n_items), B
+
+    def score(self, user_ids: np.ndarray) -> np.ndarray:
+        user_ids = self._check_users(user_ids)
+        return np.asarray(self.train_[user_ids] @ self.weights_, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"EASE(l2={self.l2})"
+
+
+class ContentBased(Recommender):
+    """Content-based recommender: how close each item's embedding is to the user's taste profile.
+
+    With unit item vectors ``e_i = v_i / |v_i|`` (rows of ``item_embeddings``, ``(n_items, dim)``)
+    and the training history ``H_u`` of user ``u``:
+
+        ``profile_u = (1 / |H_u|) sum_{j in H_u} e_j``   and   ``score(u, i) = cos(profile_u, e_i)``,
+
+    the cosine between the unit profile and each unit item vector, in [-1, 1]. A user with an
+    empty history (or a profile of zero length, e.g. two opposite items) gets score 0 for every
+    item, so ``recommend`` falls back to item-id order. An all-zero item embedding raises
+    (``metrics.unit_rows``: its cosine is undefined).
+
+    ``centre=True`` subtracts the catalogue's mean embedding before normalising. Image features
+    (e.g. after a ReLU) are all positive, so every pair of raw vectors has a high cosine; after
+    centring, cosine measures how an item differs from the average item instead.
+    """
+
+    name = "Content"
+
+    def __init__(self, item_embeddings: np.ndarray, centre: bool = False):
+        embeddings = np.asarray(item_embeddings, dtype=np.float64)
+        if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
+            raise ValueError(
+                f"item_embeddings must be a non-empty (n_items, dim) array, got shape {embeddings.shape}"
+            )
+        if not np.isfinite(embeddings).all():
+            raise ValueError("item_embeddings contain NaN or infinite values")
+        self.item_embeddings, self.centre = embeddings, centre
+
+    def _fit(self, train: sp.csr_array) -> None:
+        if train.shape[1] != len(self.item_embeddings):
+            raise ValueError(
+                f"train has {train.shape[1]} items but item_embeddings has {len(self.item_embeddings)} rows: "
+                "pass one embedding per item id"
+            )
+        vectors = self.item_embeddings
+        if self.centre:
+            vectors = vectors - vectors.mean(axis=0)
+        self.unit_items_ = unit_rows(vectors, "item_embeddings")  # (n_items, dim)
+        history_sizes = np.maximum(np.diff(train.indptr), 1)[:, None]  # empty history: a zero profile
+        profiles = (train @ self.unit_items_) / history_sizes  # (n_users, dim), mean of unit vectors
+        lengths = np.linalg.norm(profiles, axis=1, keepdims=True)
+        self.profiles_ = np.divide(profiles, lengths, out=np.zeros_like(profiles), where=lengths > 0)
+
+    def score(self, user_ids: np.ndarray) -> np.ndarray:
+        user_ids = self._check_users(user_ids)
+        return (self.profiles_[user_ids] @ self.unit_items_.T).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"ContentBased(dim={self.item_embeddings.shape[1]}, centre={self.centre})"
+
+
 class _MatrixFactorisation(nn.Module):
     """``x_ui = <p_u, q_i> + b_i``: user and item factors plus an item bias."""
 
@@ -207,7 +376,7 @@ class _MatrixFactorisation(nn.Module):
         return self.user_factors(users) @ self.item_factors.weight.T + self.item_bias.weight.T
 
 
-class BPRMF(Recommender):
+class BPRMF(TorchRecommender):
     """Matrix factorisation trained with Bayesian Personalised Ranking (Rendle et al. 2009).
 
     For sampled triples (user ``u``, item ``i`` seen by ``u``, item ``j`` not seen by ``u``) minimise
@@ -237,11 +406,6 @@ class BPRMF(Recommender):
         self.epochs = epochs if epochs is not None else (3 if fast_mode() else 30)
         self.batch_size, self.seed, self.device, self.progress = batch_size, seed, device, progress
 
-    def fit(self, train: Matrix, valid: Matrix | None = None) -> Self:
-        """Train on ``train``; if ``valid`` (same shape) is given, early-stop on its NDCG@20."""
-        self._valid = None if valid is None else sp.csr_array(valid)
-        return super().fit(train)
-
     def _sample_negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Uniform item ids not in each user's training row (rejection sampling, vectorised)."""
         seen_keys = self._seen_keys
@@ -253,30 +417,27 @@ class BPRMF(Recommender):
         return negatives
 
     def _fit(self, train: sp.csr_array) -> None:
-        if self._valid is not None and self._valid.shape != train.shape:
-            raise ValueError(f"valid has shape {self._valid.shape} but train has shape {train.shape}")
         rng = np.random.default_rng(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
-        self._device = torch.device(self.device) if self.device is not None else pick_device()
         coo = train.tocoo()
         users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
         self._seen_keys = np.sort(users * self.n_items + items)
         self.model_ = _MatrixFactorisation(self.n_users, self.n_items, self.factors, generator).to(
-            self._device
+            self.device_
         )
         optimizer = torch.optim.Adam(self.model_.parameters(), lr=self.learning_rate)
 
-        def triples():
+        def triples() -> Iterator[tuple[torch.Tensor, ...]]:
             order = rng.permutation(users.size)
             negatives = self._sample_negatives(users[order], rng)
             for start in range(0, order.size, self.batch_size):
                 batch = order[start : start + self.batch_size]
                 yield tuple(
-                    torch.as_tensor(column, device=self._device)
+                    torch.as_tensor(column, device=self.device_)
                     for column in (users[batch], items[batch], negatives[start : start + self.batch_size])
                 )
 
-        def bpr_loss(model: _MatrixFactorisation, batch) -> torch.Tensor:
+        def bpr_loss(model: _MatrixFactorisation, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
             u, i, j = batch  # each (batch,)
             margin = model(u, i) - model(u, j)
             penalty = sum(
@@ -285,22 +446,14 @@ class BPRMF(Recommender):
             )
             return -nn.functional.logsigmoid(margin).mean() + self.weight_decay * penalty.mean()
 
-        self.history_: History = fit(
-            supervised_step(self.model_, bpr_loss, optimizer),
-            triples,
-            self.epochs,
-            **self._early_stopping(patience=3),
-            mode="max",
-            model=self.model_,
-            desc="BPR-MF",
-            progress=self.progress,
-        )
+        step = supervised_step(self.model_, bpr_loss, optimizer)
+        self.history_: History = self._train(step, triples, self.model_, patience=3)
         self.model_.eval()
 
     def score(self, user_ids: np.ndarray) -> np.ndarray:
         user_ids = self._check_users(user_ids)
         with torch.no_grad():
-            scores = self.model_.all_scores(torch.as_tensor(user_ids, device=self._device))
+            scores = self.model_.all_scores(torch.as_tensor(user_ids, device=self.device_))
         return scores.float().cpu().numpy()
 
     def __repr__(self) -> str:

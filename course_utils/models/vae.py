@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_utils.config import fast_mode, pick_device, seed_everything
-from course_utils.models.recommenders import Matrix, Recommender
+from course_utils.models.recommenders import Matrix, TorchRecommender
 from course_utils.ranking import top_k_items
-from course_utils.train import History, fit
+from course_utils.train import History, fit, supervised_step, tensor_batches
 
 # --------------------------------------------------------------------------------------
 # 1. The ELBO
@@ -213,9 +213,9 @@ def train_image_model(
     images: np.ndarray | Tensor,
     epochs: int,
     batch_size: int = 128,
-    lr: float = 2e-3,
+    learning_rate: float = 2e-3,
     seed: int = 0,
-    device: torch.device | None = None,
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> History:
     """Train an ``Autoencoder`` or ``ImageVAE`` with Adam on its own ``loss`` (see ``fit``).
@@ -223,28 +223,17 @@ def train_image_model(
     ``images`` are uint8 ``(n, 28, 28, 3)`` or a float tensor ``(n, 3, 28, 28)`` in [0, 1].
     Returns the ``History`` with the mean training loss per epoch (nats per image).
     """
-    device = device or pick_device()
+    device = pick_device(device)
     data = images if isinstance(images, Tensor) else images_to_tensor(images)
     if len(data) == 0:
         raise ValueError("no images to train on")
     seed_everything(seed)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-
-    def batches():
-        return (
-            data[index].to(device) for index in torch.randperm(len(data), generator=shuffle).split(batch_size)
-        )
-
-    def step(x: Tensor) -> dict[str, float]:
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(x)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item()}
-
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    batches = tensor_batches(
+        data, batch_size=batch_size, generator=torch.Generator().manual_seed(seed), device=device
+    )
+    step = supervised_step(model, lambda model, x: model.loss(x), optimizer)
     history = fit(step, batches, epochs, desc=type(model).__name__, progress=progress)
     model.eval()
     return history
@@ -300,11 +289,7 @@ class MultVAENet(nn.Module):
         return self.decoder(z), mu, logvar
 
 
-def _rows_to_tensor(matrix: sp.csr_array, device: torch.device) -> Tensor:
-    return torch.from_numpy(matrix.toarray().astype(np.float32)).to(device)  # (n_rows, n_items)
-
-
-class MultVAE(Recommender):
+class MultVAE(TorchRecommender):
     """Mult-VAE recommender (Liang et al., 2018) behind the course's recommender interface.
 
     ``fit(train)`` trains on the users' binary click rows; ``score(user_ids)`` encodes each
@@ -356,55 +341,29 @@ class MultVAE(Recommender):
         self.weight_decay = weight_decay
         self.seed, self.device, self.progress = seed, device, progress
 
-    def fit(self, train: Matrix, valid: Matrix | None = None) -> MultVAE:
-        """Train on ``train`` ``(n_users, n_items)``; with ``valid`` keep the best epoch on its NDCG@20."""
-        self._valid = None if valid is None else sp.csr_array(valid)
-        return super().fit(train)
-
     def _fit(self, train: sp.csr_array) -> None:
-        if self._valid is not None and self._valid.shape != train.shape:
-            raise ValueError(f"valid has shape {self._valid.shape} but train has shape {train.shape}")
-        seed_everything(self.seed)
-        self._device = torch.device(self.device) if self.device is not None else pick_device()
-        self.net_ = MultVAENet(self.n_items, self.latent_dim, self.hidden_dim, self.dropout).to(self._device)
+        self.net_ = MultVAENet(self.n_items, self.latent_dim, self.hidden_dim, self.dropout).to(self.device_)
         optimizer = torch.optim.Adam(
             self.net_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        active_users = np.flatnonzero(np.diff(train.indptr))
-        steps_per_epoch = -(-active_users.size // self.batch_size)
+        n_active_users = int((np.diff(train.indptr) > 0).sum())
+        steps_per_epoch = -(-n_active_users // self.batch_size)
         anneal_steps = int(self.anneal_fraction * self.epochs * steps_per_epoch)
-        rng = np.random.default_rng(self.seed)
         update = 0
 
-        def batches():
-            order = rng.permutation(active_users)
-            return (order[i : i + self.batch_size] for i in range(0, order.size, self.batch_size))
-
-        def step(users: np.ndarray) -> dict[str, float]:
+        def negative_elbo(net: MultVAENet, users: np.ndarray) -> tuple[Tensor, dict[str, float]]:
             nonlocal update
-            self.net_.train()
-            clicks = _rows_to_tensor(train[users], self._device)  # (B, n_items)
-            logits, mu, logvar = self.net_(clicks)
+            clicks = self._rows_to_tensor(train[users])  # (B, n_items)
+            logits, mu, logvar = net(clicks)
             beta = kl_anneal_beta(update, anneal_steps, self.beta_max)
             nll = -multinomial_log_likelihood(logits, clicks).mean()
             kl = gaussian_kl(mu, logvar).mean()
-            loss = nll + beta * kl
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             update += 1
-            return {"loss": loss.item(), "nll": nll.item(), "kl": kl.item(), "beta": beta}
+            return nll + beta * kl, {"nll": nll.item(), "kl": kl.item(), "beta": beta}
 
-        self.history_: History = fit(
-            step,
-            batches,
-            self.epochs,
-            **self._early_stopping(self.patience),
-            mode="max",
-            model=self.net_,
-            desc="Mult-VAE",
-            progress=self.progress,
-        )
+        step = supervised_step(self.net_, negative_elbo, optimizer)
+        batches = self._shuffled_user_batches(self.batch_size, np.random.default_rng(self.seed))
+        self.history_: History = self._train(step, batches, self.net_, self.patience)
         self.net_.eval()
 
     @torch.no_grad()
@@ -417,7 +376,7 @@ class MultVAE(Recommender):
             raise ValueError(f"rows must have shape (n, {self.n_items}), got {rows.shape}")
         self.net_.eval()
         chunks = [
-            self.net_(_rows_to_tensor(rows[start : start + batch_size], self._device))[0].cpu().numpy()
+            self.net_(self._rows_to_tensor(rows[start : start + batch_size]))[0].cpu().numpy()
             for start in range(0, rows.shape[0], batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.n_items), dtype=np.float32)
