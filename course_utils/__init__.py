@@ -3,12 +3,13 @@ recommendations". The notebooks import it; each module is small and meant to be 
 
 Module map (README.md has the same table):
 ``config`` paths, fast mode, device, seeds · ``train`` the training loop · ``plots`` figures ·
-``exercises`` self-checks · ``data`` Fashion Shop, MovieLens-100k, the user simulator ·
-``encoders`` pretrained text/image encoders and the embedding cache · ``models`` VAE, GAN,
-attention/SASRec, recommenders, fusion · ``augment`` data augmentation · ``metrics`` accuracy
-and beyond-accuracy metrics · ``protocol`` the evaluation protocol and choosing on validation ·
-``stats`` confidence intervals and ``claim_better`` · ``rerank`` diversity re-ranking ·
-``tools`` notebook generation, course book, doctor.
+``diagrams`` schematic diagrams · ``exercises`` self-checks · ``data`` Fashion Shop,
+MovieLens-100k, the user simulator · ``encoders`` pretrained text/image encoders and the
+embedding cache · ``models`` VAE, GAN, attention/SASRec, recommenders, fusion, the SmolLM2
+language model · ``augment`` data augmentation · ``metrics`` accuracy and beyond-accuracy
+metrics · ``protocol`` the evaluation protocol and choosing on validation · ``stats``
+confidence intervals and ``claim_better`` · ``rerank`` diversity re-ranking · ``tools``
+notebook generation, course book, doctor.
 """
 
 __version__ = "0.1.0"

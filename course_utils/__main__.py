@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     book = commands.add_parser("book", help="execute the notebooks and build the HTML course book")
     book.add_argument("--fast", action="store_true", help="execute in fast mode (COURSE_FAST=1)")
-    book.add_argument("--only", nargs="+", help="notebook numbers to build, e.g. 00 04")
+    book.add_argument(
+        "--only", nargs="+", metavar="NN", help="notebooks to rebuild, e.g. 00 04 (the other pages are kept)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -34,13 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.check and args.force:
             parser.error("--check only reports; it cannot be combined with --force")
         return _notebooks(check=args.check, force=args.force)
-    from course_utils.tools.book import build_book
+    from course_utils.tools.book import main as book
 
-    index, failed = build_book(REPO_ROOT, fast=args.fast, only=args.only)
-    print(f"\n📘 Course book: {index}")
-    if failed:
-        print(f"❌ these notebooks failed: {', '.join(failed)} (their pages show the error)")
-    return 1 if failed else 0
+    return book(fast=args.fast, only=args.only)
 
 
 def _notebooks(check: bool, force: bool) -> int:

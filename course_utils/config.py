@@ -95,7 +95,7 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     the ``device`` argument) and list the devices found.
     """
     if isinstance(preferred, torch.device):
-        preferred = str(preferred)  # a device already picked (DEVICE = pick_device()) is checked like its name
+        preferred = str(preferred)  # a device already picked (DEVICE = pick_device()): check its name
     setting = "device" if preferred else "COURSE_DEVICE"
     name = (preferred or os.environ.get("COURSE_DEVICE", "")).strip().lower()
     if not name:

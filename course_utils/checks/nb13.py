@@ -5,9 +5,11 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import scipy.sparse as sp
 
 from course_utils import pipeline
-from course_utils.exercises import Exercise
+from course_utils.exercises import Exercise, Mistake
+from course_utils.ranking import top_k_items
 
 
 @cache
@@ -29,7 +31,8 @@ def _test_my_pipeline(candidate) -> None:
         if lists.shape != (n_users, k):
             raise AssertionError(
                 f"with k={k} return one list of k items per evaluated user: shape ({n_users}, {k}), got "
-                f"{lists.shape}. The evaluated users are components.users, in that order."
+                f"{lists.shape}. The evaluated users are components.users, in that order; use the k "
+                "you are given."
             )
         try:
             pipeline.check_lists(lists, components, k)
@@ -42,12 +45,49 @@ def _test_my_pipeline(candidate) -> None:
         raise AssertionError("two calls gave different lists: the pipeline must be deterministic.")
 
 
+def _fused_top_k(components, k):
+    scores = components.fused_scores({"cf": 0.5, "text": 0.5})  # -inf on history items
+    return top_k_items(scores, k, sp.csr_array(components.seen))
+
+
+def _mmr_pipeline(components, k):
+    n_recall = min(150, components.max_candidates)
+    config = pipeline.PipelineConfig(k=k, n_recall=n_recall, n_rank=min(40, n_recall), diversity=0.4)
+    return pipeline.run_cascade(components, config, "mmr").lists
+
+
+def _shuffled_each_call(components, k):
+    lists = _fused_top_k(components, k)
+    return np.random.default_rng().permuted(lists, axis=1)
+
+
 my_pipeline = Exercise(
     "Build your own pipeline",
     test=_test_my_pipeline,
-    hint="""Start from a PipelineConfig: choose the fusion weights, n_recall / n_rank and a diversity, then
-    return pipeline.run_cascade(components, config, "dpp" or "mmr").lists. Or compose it yourself:
-    scores = components.fused_scores(weights) is -inf on history items, so
-    top_k_items(scores, k, sp.csr_array(components.seen)) gives valid lists.""",
+    hints=(
+        "Any function of (components, k) that returns k new items per evaluated user is a pipeline. Start "
+        "from the documented default and change one dial at a time: the fusion weights, the shortlist sizes, "
+        "the re-ranker and its diversity.",
+        "Make a PipelineConfig with your choices (k, weights, n_recall and n_rank no larger than "
+        "components.max_candidates, diversity) and hand it with the components to pipeline.run_cascade, "
+        "choosing 'dpp' or 'mmr'; its .lists is the answer. Or fuse scores yourself with "
+        "components.fused_scores(weights) and "
+        "take the top k with history items excluded (components.seen).",
+    ),
     reference=pipeline.default_pipeline,
+    mistakes=[
+        Mistake(
+            "a Python list",
+            lambda components, k: _fused_top_k(components, k).tolist(),
+            "return a numpy array",
+        ),
+        Mistake("k ignored", lambda components, k: _fused_top_k(components, 10), "use the k you are given"),
+        Mistake(
+            "history items recommended",
+            lambda components, k: top_k_items(components.knn_scores, k),
+            "Exclude history items",
+        ),
+        Mistake("random order each call", _shuffled_each_call, "must be deterministic"),
+    ],
+    alternatives=[_mmr_pipeline, _fused_top_k],
 )

@@ -150,6 +150,20 @@ def _image_model() -> Check:
     return Check(name, True, f"loads, {encoder.dim}-d features, weights {weights}")
 
 
+def _language_model() -> Check:
+    """Find SmolLM2-135M-Instruct and say whether its converted checkpoint is cached (no loading: 20-45 s)."""
+    name = "language model (SmolLM2-135M-Instruct)"
+    try:
+        from course_utils.models.language_model import INSTALL_COMMAND, describe
+    except Exception as error:
+        return Check(name, False, str(error).splitlines()[0], FIX_INSTALL)
+    try:
+        detail = describe()
+    except Exception as error:
+        return Check(name, False, str(error).splitlines()[0], INSTALL_COMMAND)
+    return Check(name, True, detail)
+
+
 def _fashion_shop() -> Check:
     try:
         from course_utils.data.fashion_shop import verify_fashion_shop
@@ -196,6 +210,7 @@ def run_checks() -> list[Check]:
         _data_folder,
         _text_model,
         _image_model,
+        _language_model,
         _fashion_shop,
         _movielens,
     ]
