@@ -115,7 +115,7 @@ class LanguageModel:
     def __init__(
         self, *, device: str | torch.device | None = None, cache_dir: str | Path | None = None
     ) -> None:
-        self.device = device if isinstance(device, torch.device) else config.pick_device(device)
+        self.device = config.pick_device(device)
         self.checkpoint = checkpoint_dir(cache_dir=cache_dir)
         self.tokenizer, self.model, self.loaded_from = _load(self.checkpoint)
         self.model.to(self.device).eval()
