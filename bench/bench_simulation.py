@@ -12,11 +12,13 @@ is at most the CPU time of compute-bound code) and, per round, the CPU seconds o
 ``refit`` (``recommender.fit``), ``score``, ``re-rank`` (the policy's ``recommend`` and
 ``observe``), ``simulate`` (the simulator's ``click`` and ``utility``) and ``candidates +
 bookkeeping`` (the rest: ``candidate_set``, the exposure metrics, growing the click log).
-The verdict is OK when the slowest policy's CPU time is within 1.25x the target.
+The verdict is OK when the slowest policy's CPU time is within 1.25x the target; the script
+exits with status 1 when it is not.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -78,7 +80,8 @@ class Timed:
 
 def main(
     n_rounds: int = 20, k: int = 10, n_candidates: int = 100, diversity: float = 0.5, seed: int = 42
-) -> None:
+) -> int:
+    """Print the per-policy and per-stage tables; return 1 when the slowest policy misses the target."""
     shop = load_fashion_shop()
     simulator, data = shop.simulator, shop.interactions
     history = (data.train + data.valid + data.test).tocsr()  # (n_users, n_items): all logged clicks
@@ -134,7 +137,8 @@ def main(
     print()
     print("CPU seconds per round, by stage")
     print(pd.DataFrame(stages).to_string(index=False))
+    return 0 if verdict == "OK" else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

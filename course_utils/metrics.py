@@ -27,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from course_utils.ranking import as_scores, positive_int, unit_rows
+
 GroundTruth = sp.spmatrix | sp.sparray | Iterable[Iterable[int]]
 
 
@@ -35,39 +37,42 @@ GroundTruth = sp.spmatrix | sp.sparray | Iterable[Iterable[int]]
 # --------------------------------------------------------------------------------------------
 
 
-def check_recommendations(recommendations: np.ndarray, n_items: int | None = None) -> np.ndarray:
+def check_recommendations(
+    recommendations: np.ndarray, n_items: int | None = None, name: str = "recommendations"
+) -> np.ndarray:
     """Validate a ``(n_users, K)`` integer array of ranked item ids and return it as ``int64``.
 
     Raises ``ValueError`` for a wrong shape, an empty array, a non-integer dtype, ids outside
-    ``[0, n_items)`` or an item repeated within one user's list.
+    ``[0, n_items)`` or an item repeated within one user's list. ``name`` is the argument named
+    in the messages (the re-rankers check their ``candidates`` with it).
     """
     recommendations = np.asarray(recommendations)
     if recommendations.ndim != 2:
         raise ValueError(
-            f"recommendations must be a 2-D (n_users, K) array of item ids, got shape {recommendations.shape}"
+            f"{name} must be a 2-D (n_users, K) array of item ids, got shape {recommendations.shape}"
         )
     if recommendations.shape[0] == 0 or recommendations.shape[1] == 0:
-        raise ValueError(f"recommendations is empty (shape {recommendations.shape})")
+        raise ValueError(f"{name} is empty (shape {recommendations.shape})")
     if not np.issubdtype(recommendations.dtype, np.integer):
-        raise ValueError(f"recommendations must hold integer item ids, got dtype {recommendations.dtype}")
+        raise ValueError(f"{name} must hold integer item ids, got dtype {recommendations.dtype}")
     if recommendations.min() < 0:
-        raise ValueError(f"negative item id {recommendations.min()} in recommendations")
+        raise ValueError(f"negative item id {recommendations.min()} in {name}")
     if n_items is not None and recommendations.max() >= n_items:
         raise ValueError(
-            f"item id {recommendations.max()} in recommendations is out of range for {n_items} items"
+            f"item id {recommendations.max()} in {name} is out of range for {n_items} items "
+            f"(ids must lie in [0, {n_items}))"
         )
     ordered = np.sort(recommendations, axis=1)
     repeated_rows = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
     if repeated_rows.size:
-        raise ValueError(f"user row {repeated_rows[0]} recommends the same item twice")
+        raise ValueError(f"user row {repeated_rows[0]} of {name} lists the same item twice")
     return recommendations.astype(np.int64, copy=False)
 
 
 def _check_k(k: int | None, list_length: int) -> int:
     if k is None:
         return list_length
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = positive_int(k)
     if k > list_length:
         raise ValueError(f"k={k} is larger than the {list_length} recommendations per user")
     return int(k)
@@ -258,11 +263,7 @@ def auc(scores: np.ndarray, ground_truth: GroundTruth, exclude: GroundTruth | No
     This is what a ranking "accuracy" means: thresholding scores at 0.5 and averaging
     (``(pred > 0.5).mean()``) measures neither ranking quality nor accuracy on implicit data.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim != 2 or scores.size == 0:
-        raise ValueError(f"scores must be a non-empty 2-D (n_users, n_items) array, got shape {scores.shape}")
-    if np.isnan(scores).any():
-        raise ValueError("scores contain NaN")
+    scores = as_scores(scores, ndim=(2,))
     n_users, n_items = scores.shape
     relevant = as_relevance_matrix(ground_truth, n_users, n_items).toarray() > 0  # (n_users, n_items)
     candidates = np.ones_like(relevant)
@@ -288,25 +289,6 @@ class ItemDistance(Protocol):
     item-id arrays sharing leading dimensions returns distances of shape ``(..., A, B)``."""
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray: ...
-
-
-def unit_rows(embeddings: np.ndarray, name: str = "embeddings") -> np.ndarray:
-    """Item embeddings ``(n_items, dim)`` scaled to unit length, so a dot product is a cosine.
-
-    Raises ``ValueError`` for an empty or non-2-D array, NaN/inf, or an all-zero row (whose
-    cosine is undefined).
-    """
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (n_items, dim) array, got shape {embeddings.shape}")
-    if not np.isfinite(embeddings).all():
-        raise ValueError(f"{name} contain NaN or inf")
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(
-            f"item {int(np.flatnonzero(norms[:, 0] == 0)[0])} has an all-zero embedding: cosine is undefined"
-        )
-    return embeddings / norms
 
 
 class CosineDistance:
@@ -403,16 +385,21 @@ def catalog_coverage(recommendations: np.ndarray, n_items: int, k: int | None = 
     return float((item_exposure(recommendations, n_items, k) > 0).mean())
 
 
-def _check_counts(counts: np.ndarray) -> np.ndarray:
+def _check_counts(counts: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Finite non-negative counts as float64: 1-D when ``axis`` is None; every total must be positive."""
     counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 1 or counts.size == 0:
+    if (counts.ndim != 1 if axis is None else counts.ndim == 0) or counts.size == 0:
         raise ValueError(
             f"counts must be a non-empty 1-D array (one value per item), got shape {counts.shape}"
+            if axis is None
+            else f"counts must be a non-empty array with an axis {axis}, got shape {counts.shape}"
         )
-    if np.isnan(counts).any() or (counts < 0).any():
-        raise ValueError("counts must be non-negative numbers without NaN")
-    if counts.sum() == 0:
-        raise ValueError("counts are all zero: nothing was exposed")
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("counts must be finite non-negative numbers (no NaN, no inf)")
+    totals = counts.sum(axis=axis)
+    if (totals == 0).any():
+        where = "" if axis is None else f" in slice {np.argwhere(totals == 0)[0].tolist()} along axis {axis}"
+        raise ValueError(f"counts are all zero{where}: nothing was exposed")
     return counts
 
 
@@ -431,19 +418,25 @@ def gini_index(counts: np.ndarray) -> float:
     return float(weights @ counts / (n * counts.sum()))
 
 
-def shannon_entropy(counts: np.ndarray, normalized: bool = False) -> float:
-    """Shannon entropy in bits of the exposure distribution ``p_i = x_i / sum x``: ``-sum p_i log2 p_i``.
+def shannon_entropy(
+    counts: np.ndarray, normalized: bool = False, axis: int | None = None
+) -> float | np.ndarray:
+    """Shannon entropy in bits of ``p_i = x_i / sum x``: ``H = -sum p_i log2 p_i`` (with ``0 log 0 = 0``).
 
-    Ranges from 0 (one item) to ``log2(n_items)`` (uniform); ``normalized=True`` divides by
-    ``log2(n_items)`` to give a value in ``[0, 1]`` (Shannon 1948; used for aggregate diversity
-    e.g. by Adomavicius & Kwon 2012).
+    Ranges from 0 (one item) to ``log2(n)`` (uniform over ``n`` values); ``normalized=True``
+    divides by ``log2(n)`` to give a value in ``[0, 1]`` (Shannon 1948; used for aggregate
+    diversity e.g. by Adomavicius & Kwon 2012). With ``axis=None``, ``counts`` is 1-D (e.g.
+    :func:`item_exposure`) and the result a ``float``; with an ``axis`` (e.g. ``axis=1`` for
+    category counts per user ``(n_users, n_categories)``) one entropy per slice, an array.
+    Every distribution needs a positive total.
     """
-    counts = _check_counts(counts)
-    p = counts[counts > 0] / counts.sum()
-    entropy = float(-(p * np.log2(p)).sum())
+    counts = _check_counts(counts, axis)
+    p = counts / counts.sum(axis=axis, keepdims=axis is not None)
+    entropy = -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=axis)
     if normalized:
-        return entropy / np.log2(counts.size) if counts.size > 1 else 0.0
-    return entropy
+        n = counts.size if axis is None else counts.shape[axis]
+        entropy = entropy / np.log2(n) if n > 1 else np.zeros_like(entropy)
+    return float(entropy) if axis is None else entropy
 
 
 def item_popularity(interactions: sp.spmatrix | sp.sparray | np.ndarray) -> np.ndarray:
@@ -482,12 +475,19 @@ def unexpectedness(
     from each recommended item to the items in the user's history (Kaminskas & Bridge 2016).
     ``NaN`` for users with an empty history.
     """
-    recommendations = check_recommendations(recommendations, getattr(distance, "n_items", None))
+    n_items = getattr(distance, "n_items", None)
+    recommendations = check_recommendations(recommendations, n_items)
     k = _check_k(k, recommendations.shape[1])
     history = sp.csr_array(history)
     if history.shape[0] != recommendations.shape[0]:
         raise ValueError(
             f"history has {history.shape[0]} rows but recommendations have {recommendations.shape[0]}"
+        )
+    history.eliminate_zeros()
+    if n_items is not None and history.indices.size and history.indices.max() >= n_items:
+        raise ValueError(
+            f"history holds item id {history.indices.max()} but the distance knows only {n_items} items: "
+            "build the history and the distance over the same catalog"
         )
     values = np.full(recommendations.shape[0], np.nan)
     for user in range(recommendations.shape[0]):
@@ -518,14 +518,20 @@ def serendipity(
     return _undefined_without_relevant((hits & ~obvious).sum(axis=1) / k, n_relevant)
 
 
-def _category_distribution(item_categories: np.ndarray) -> np.ndarray:
+def _check_item_categories(item_categories: np.ndarray) -> np.ndarray:
+    """``(n_items, n_categories)`` finite non-negative weights (1 = member) as float64."""
     weights = np.asarray(item_categories, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[0] == 0:
         raise ValueError(
             f"item_categories must be a non-empty (n_items, n_categories) array, got {weights.shape}"
         )
-    if np.isnan(weights).any() or (weights < 0).any():
-        raise ValueError("item_categories must be non-negative without NaN")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("item_categories must be finite and non-negative (no NaN, no inf)")
+    return weights
+
+
+def _category_distribution(item_categories: np.ndarray) -> np.ndarray:
+    weights = _check_item_categories(item_categories)
     totals = weights.sum(axis=1, keepdims=True)
     if (totals == 0).any():
         raise ValueError(f"item {int(np.flatnonzero(totals[:, 0] == 0)[0])} belongs to no category")
@@ -599,7 +605,7 @@ def alpha_ndcg_at_k(
     """
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    aspects = np.asarray(item_categories) > 0  # (n_items, n_aspects)
+    aspects = _check_item_categories(item_categories) > 0  # (n_items, n_aspects)
     recommendations = check_recommendations(recommendations, aspects.shape[0])
     hits, n_relevant, k = _accuracy_inputs(recommendations, ground_truth, k)
     discounts = _discounts(k)

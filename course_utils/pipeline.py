@@ -54,7 +54,7 @@ from course_utils.encoders.cache import Encoder, cache_key, cached_encode, embed
 from course_utils.models.recommenders import BPRMF, ItemKNN, Popularity, Recommender
 from course_utils.models.score_fusion import Cascade, CascadeResult, Stage, scoring_stage, weighted_fusion
 from course_utils.models.vae import MultVAE
-from course_utils.ranking import top_k_items
+from course_utils.ranking import Shortlist, top_k_items, unit_rows
 
 DATASETS = ("shop", "ml100k")
 MODALITIES = ("cf", "text", "image")  # the scores the fusion can weigh
@@ -349,23 +349,12 @@ def diversity_space(embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
     """
     if not embeddings:
         raise ValueError("no embeddings: pass {modality: (n_items, dim)}")
-    blocks = [_unit_rows(np.asarray(matrix, dtype=np.float64), name) for name, matrix in embeddings.items()]
+    blocks = [unit_rows(matrix, f"{name} embeddings") for name, matrix in embeddings.items()]
     if len({block.shape[0] for block in blocks}) != 1:
         raise ValueError(
             f"embeddings disagree on the number of items: { {n: m.shape for n, m in embeddings.items()} }"
         )
     return np.hstack(blocks) / np.sqrt(len(blocks))  # (n_items, sum of dims)
-
-
-def _unit_rows(matrix: np.ndarray, name: str) -> np.ndarray:
-    if matrix.ndim != 2 or matrix.shape[0] == 0:
-        raise ValueError(f"{name} embeddings must be a non-empty (n_items, dim) array, got {matrix.shape}")
-    if not np.isfinite(matrix).all():
-        raise ValueError(f"{name} embeddings contain NaN or inf")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"{name} embedding of item {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zero")
-    return matrix / norms
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,7 +425,7 @@ def user_profiles(history: sp.csr_array, embeddings: np.ndarray) -> np.ndarray:
     zero for a user without history. ``<p_u, e_i/|e_i|>`` is then the mean cosine between item
     ``i`` and the history, the content-based score (Pazzani & Billsus 2007).
     """
-    unit = _unit_rows(np.asarray(embeddings, dtype=np.float64), "item")
+    unit = unit_rows(embeddings, "item embeddings")
     history = sp.csr_array(history, dtype=np.float64)
     if history.shape[1] != unit.shape[0]:
         raise ValueError(f"history has {history.shape[1]} items but the embeddings have {unit.shape[0]} rows")
@@ -455,7 +444,7 @@ def content_scores(
     (what a cascade's later stage pays for), in chunks of users that bound the gathered
     ``(users, M, dim)`` block to about 64 MB.
     """
-    unit = _unit_rows(np.asarray(embeddings, dtype=np.float64), "item")
+    unit = unit_rows(embeddings, "item embeddings")
     if candidates is None:
         return profiles @ unit.T
     scores = np.empty(candidates.shape)
@@ -598,9 +587,9 @@ def build_cascade(components: Components, config: PipelineConfig, reranker: str)
     """Recall (item-kNN, ``n_recall``) -> rank (fused score, ``n_rank``) -> re-rank (MMR or DPP, ``k``).
 
     The cascade runs on evaluated-user *rows* (``np.arange(len(components.users))``). The
-    re-ranker's relevance is the ranking stage's fused score of its candidates (so
-    ``diversity=0`` keeps the ranking order); its similarity is cosine in
-    :func:`diversity_space` of all modalities.
+    re-ranker's relevance is the ranking stage's fused score of its candidates, handed over by
+    the cascade with them (so ``diversity=0`` keeps the ranking order); its similarity is cosine
+    in :func:`diversity_space` of all modalities.
     """
     if reranker not in RERANKERS:
         raise ValueError(f"unknown reranker {reranker!r}: choose one of {RERANKERS}")
@@ -615,16 +604,12 @@ def build_cascade(components: Components, config: PipelineConfig, reranker: str)
     def recall(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         return components.source_scores("cf", candidates)  # -inf on history items
 
-    ranked: dict[str, np.ndarray] = {}  # the ranking stage's candidates and scores, for the re-ranker
-
     def rank(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        ranked["candidates"], ranked["scores"] = candidates, components.fused_scores(weights, candidates)
-        return ranked["scores"]
+        return components.fused_scores(weights, candidates)
 
-    def diversify(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        relevance = _scores_of(candidates, ranked["candidates"], ranked["scores"])
+    def diversify(rows: np.ndarray, ranked: Shortlist) -> Shortlist:
         method = rerank.mmr if reranker == "mmr" else rerank.dpp
-        return method(candidates, relevance, space, config.k, config.diversity)
+        return ranked.subset(method(ranked.items, ranked.scores, space, config.k, config.diversity))
 
     return Cascade(
         [
@@ -633,19 +618,6 @@ def build_cascade(components: Components, config: PipelineConfig, reranker: str)
             Stage(f"re-rank: {reranker.upper()}", diversify),
         ]
     )
-
-
-def _scores_of(items: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The scores ``(n_users, m)`` of ``items``, looked up in each row's scored ``candidates``.
-
-    ``items[u]`` must be a subset of ``candidates[u]``; ``candidates`` and ``scores`` are ``(n_users, M)``.
-    """
-    n_items = int(max(items.max(), candidates.max())) + 1
-    rows = np.arange(len(items))[:, None]
-    keys = (rows * n_items + candidates).ravel()  # one integer per (user, candidate)
-    order = np.argsort(keys)
-    position = order[np.searchsorted(keys, (rows * n_items + items).ravel(), sorter=order)]
-    return scores.ravel()[position].reshape(items.shape)
 
 
 def run_cascade(components: Components, config: PipelineConfig, reranker: str = "dpp") -> CascadeResult:
@@ -782,7 +754,7 @@ def explain_recommendation(
         if name == "cf":
             contributions = components.models["item-kNN"].similarity_[history][:, [item]].toarray().ravel()
         else:
-            unit = _unit_rows(np.asarray(components.embeddings[name], dtype=np.float64), name)
+            unit = unit_rows(components.embeddings[name], f"{name} embeddings")
             contributions = unit[history] @ unit[item] / history.size
         per_item[name] = weight * contributions / span
     total = sum(share.values())

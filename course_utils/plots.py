@@ -223,3 +223,45 @@ def tradeoff_frontier(
     ax.set(xlabel=x, ylabel=y, title=title or f"{y} vs {x}")
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_rounds(
+    rounds: pd.DataFrame,
+    metrics: dict[str, str],
+    reference: dict[str, float] | None = None,
+    reference_label: str = "logging policy",
+    title: str | None = None,
+    ncols: int = 3,
+) -> Figure:
+    """One panel per metric over the rounds of a feedback loop, one line per policy.
+
+    ``rounds``: the concatenated ``simulation.FeedbackLoopResult.rounds`` of several policies
+    (columns ``round``, ``policy`` and the metrics); ``metrics``: column -> axis label;
+    ``reference``: column -> a value drawn as a dashed line (e.g. what the logging policy showed).
+    """
+    missing = [column for column in metrics if column not in rounds.columns]
+    if missing:
+        raise KeyError(f"{missing} not in the rounds columns {list(rounds.columns)}")
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, (column, label) in zip(axes.flat, metrics.items(), strict=False):  # spare axes stay empty
+        for policy, group in rounds.groupby("policy", sort=False):
+            ax.plot(group["round"], group[column], marker="o", markersize=3, label=policy)
+        if reference and column in reference:
+            ax.axhline(reference[column], color="grey", linestyle="--", linewidth=1, label=reference_label)
+        ax.set(xlabel="round", ylabel=label, title=label)
+    for ax in axes.flat[len(metrics) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat[1 : len(metrics)]:  # a panel may have the reference line when the first does not
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(
+        handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02), frameon=False
+    )
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

@@ -1,7 +1,8 @@
 """Diversity-aware re-ranking: MMR, DPP (fast greedy MAP), xQuAD and calibrated re-ranking.
 
 A re-ranker takes, for every user, ``M`` candidate items with relevance scores (from any
-recommender) and picks ``k`` of them one at a time, trading relevance for diversity.
+recommender, e.g. :func:`course_utils.ranking.candidate_set`) and picks ``k`` of them one at a
+time, trading relevance for diversity.
 
 One convention for all re-rankers
 ---------------------------------
@@ -9,6 +10,9 @@ One convention for all re-rankers
 * ``diversity`` in ``[0, 1]`` is the trade-off: **0 returns the candidates in relevance order**
   (ties broken by candidate position), larger values weigh diversity more, 1 ignores relevance
   except where the diversity term ties.
+* Inputs are checked the same way everywhere: ``candidates`` as recommendation lists
+  (:func:`course_utils.metrics.check_recommendations`: integer ids in range, no repeats),
+  ``relevance`` finite (:func:`course_utils.ranking.as_scores`), ``k`` a positive ``int``.
 * Relevance is min-max normalised to ``[0, 1]`` within each user's candidates before mixing,
   so that the same ``diversity`` means the same thing for every recommender's score scale.
 * The result is an int array ``(n_users, k)`` of item ids, best first.
@@ -21,10 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.sparse as sp
 
-from course_utils.metrics import unit_rows
-from course_utils.ranking import top_k_items
+from course_utils.metrics import check_recommendations
+from course_utils.ranking import as_scores, minmax_normalize, positive_int, unit_rows
 
 # Bound the (users x candidates x dim) float64 blocks gathered per chunk (~64 MB).
 _CHUNK_ELEMENTS = 8_000_000
@@ -37,44 +40,20 @@ _CHUNK_ELEMENTS = 8_000_000
 
 def _check_inputs(
     candidates: np.ndarray, relevance: np.ndarray, k: int, diversity: float, n_items: int | None
-):
-    candidates = np.asarray(candidates)
-    relevance = np.asarray(relevance, dtype=np.float64)
-    if candidates.ndim != 2 or candidates.size == 0:
-        raise ValueError(
-            f"candidates must be a non-empty 2-D (n_users, M) array, got shape {candidates.shape}"
-        )
-    if not np.issubdtype(candidates.dtype, np.integer):
-        raise ValueError(f"candidates must hold integer item ids, got dtype {candidates.dtype}")
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated ``(candidates int64, relevance float64, k)``; ``ValueError`` naming the problem."""
+    candidates = check_recommendations(candidates, n_items, name="candidates")
+    relevance = as_scores(relevance, "relevance", ndim=(2,), excluded_ok=False)
     if relevance.shape != candidates.shape:
         raise ValueError(
             f"relevance has shape {relevance.shape} but candidates have shape {candidates.shape}"
         )
-    if not np.isfinite(relevance).all():
-        raise ValueError("relevance contains NaN or inf")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = positive_int(k)
     if k > candidates.shape[1]:
         raise ValueError(f"k={k} is larger than the {candidates.shape[1]} candidates per user")
     if not 0.0 <= diversity <= 1.0:
         raise ValueError(f"diversity must be in [0, 1] (0 = relevance order), got {diversity}")
-    if candidates.min() < 0 or (n_items is not None and candidates.max() >= n_items):
-        raise ValueError(
-            f"candidate item ids must lie in [0, {n_items}), "
-            f"got range [{candidates.min()}, {candidates.max()}]"
-        )
-    ordered = np.sort(candidates, axis=1)
-    repeated = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
-    if repeated.size:
-        raise ValueError(f"user row {repeated[0]} lists the same candidate twice")
-    return candidates.astype(np.int64, copy=False), relevance
-
-
-def normalise_relevance(relevance: np.ndarray) -> np.ndarray:
-    """Min-max scale each row to ``[0, 1]``; a constant row becomes all zeros."""
-    low = relevance.min(axis=1, keepdims=True)
-    span = relevance.max(axis=1, keepdims=True) - low
-    return np.divide(relevance - low, span, out=np.zeros_like(relevance), where=span > 0)
+    return candidates, relevance, k
 
 
 def _relevance_order(candidates: np.ndarray, relevance: np.ndarray, k: int) -> np.ndarray:
@@ -85,18 +64,6 @@ def _relevance_order(candidates: np.ndarray, relevance: np.ndarray, k: int) -> n
 def _chunks(n_users: int, per_user_elements: int) -> list[slice]:
     size = max(1, _CHUNK_ELEMENTS // max(per_user_elements, 1))
     return [slice(start, min(start + size, n_users)) for start in range(0, n_users, size)]
-
-
-def candidate_set(
-    scores: np.ndarray, n_candidates: int, exclude: sp.spmatrix | sp.sparray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first stage of re-ranking: each user's top ``n_candidates`` items and their scores.
-
-    Returns ``(candidates (n_users, M) int, relevance (n_users, M) float)``; ``exclude`` (e.g.
-    the training matrix rows of these users) removes already-seen items.
-    """
-    candidates = top_k_items(scores, n_candidates, exclude)
-    return candidates, np.take_along_axis(np.asarray(scores, dtype=np.float64), candidates, axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,10 +82,10 @@ def mmr(
     Returns item ids ``(n_users, k)``.
     """
     unit = unit_rows(item_embeddings, "item_embeddings")
-    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
+    candidates, relevance, k = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
     if diversity == 0:
         return _relevance_order(candidates, relevance, k)
-    relevance = normalise_relevance(relevance)
+    relevance = minmax_normalize(relevance, "relevance")
     picks = np.empty((candidates.shape[0], k), dtype=np.int64)
     for chunk in _chunks(candidates.shape[0], candidates.shape[1] * unit.shape[1]):
         vectors = unit[candidates[chunk]]  # (users, M, dim)
@@ -163,16 +130,22 @@ def quality_from_relevance(relevance: np.ndarray, diversity: float) -> np.ndarra
 
     Chen et al. (2018, sec. 4.1) show that greedy MAP on this kernel maximises
     ``(1 - diversity) * sum_{i in Y} r_i + diversity * log det(S_Y)`` (their ``theta = 1 - diversity``).
-    ``r`` is min-max normalised per user and shifted to ``r - 1 <= 0`` (a constant factor on
-    ``q`` that changes no decision and avoids overflow). Needs ``0 < diversity <= 1``.
+    ``r`` (``(M,)`` or ``(n_users, M)``, finite) is min-max normalised per user and shifted to
+    ``r - 1 <= 0`` (a constant factor on ``q`` that changes no decision and avoids overflow).
+    Needs ``0 < diversity <= 1``; NaN or infinite relevance raises.
     """
     if not 0 < diversity <= 1:
         raise ValueError(f"quality_from_relevance needs 0 < diversity <= 1, got {diversity}")
     alpha = (1 - diversity) / (2 * diversity)
-    return np.exp(alpha * (normalise_relevance(np.atleast_2d(relevance)) - 1.0)).reshape(np.shape(relevance))
+    relevance = as_scores(relevance, "relevance", excluded_ok=False)
+    return np.exp(alpha * (minmax_normalize(relevance, "relevance") - 1.0))
 
 
 KernelRows = Callable[[np.ndarray], np.ndarray]
+
+_NO_VOLUME = 1e-10
+"""An item whose remaining gain ``d_i^2`` is at most this share of ``L_ii`` adds no volume: it lies
+(numerically) in the span of the items picked so far."""
 
 
 def _greedy_update(
@@ -181,14 +154,28 @@ def _greedy_update(
     """One step of Chen et al.'s Algorithm 1 for a batch of users (in place).
 
     ``e_i = (L_{j i} - <c_j, c_i>) / d_j``; append ``e_i`` to ``c_i``; ``d_i^2 -= e_i^2``.
-    ``gains`` ``(users, M)`` holds ``d_i^2``, ``cholesky`` ``(users, k, M)`` the ``c_i`` as columns.
+    ``gains`` ``(users, M)`` holds ``d_i^2``, ``cholesky`` ``(users, k, M)`` the ``c_i`` as rows.
     """
     rows = np.arange(gains.shape[0])
-    d_chosen = np.sqrt(np.maximum(gains[rows, chosen], 1e-300))  # (users,)
-    projection = np.einsum("us,usm->um", cholesky[rows, :size, chosen], cholesky[:, :size, :])
-    new_row = (kernel_rows(chosen) - projection) / d_chosen[:, None]  # (users, M)
+    d_chosen = np.sqrt(gains[rows, chosen])  # (users,)
+    new_row = kernel_rows(chosen)  # (users, M): row j of L
+    if size:
+        new_row = new_row - (cholesky[rows, :size, chosen][:, None, :] @ cholesky[:, :size, :])[:, 0, :]
+    new_row /= d_chosen[:, None]
     cholesky[:, size, :] = new_row
     gains -= new_row**2
+
+
+def _fill_without_volume(
+    gains: np.ndarray, diagonal: np.ndarray, picked: np.ndarray, users: np.ndarray
+) -> np.ndarray:
+    """Picks for ``users`` whose best gain adds no volume: the best item that still adds some,
+    else the remaining item with the largest ``L_ii`` (its quality), lowest position on ties."""
+    available = ~picked[users]
+    adds_volume = available & (gains[users] > _NO_VOLUME * diagonal[users])  # NaN gains add nothing
+    by_gain = np.where(adds_volume, gains[users], -np.inf).argmax(axis=1)
+    by_quality = np.where(available, diagonal[users], -np.inf).argmax(axis=1)
+    return np.where(adds_volume.any(axis=1), by_gain, by_quality)
 
 
 def _greedy_map(
@@ -201,29 +188,91 @@ def _greedy_map(
     ``O(k^2 M)`` per user after ``O(k)`` kernel rows. With ``window = w`` the log-det is taken
     only over the last ``w - 1`` picks plus the new one (their sliding-window variant): the
     conditioning on the window is recomputed each step, ``O(k w^2 M)`` -- simpler than the
-    paper's ``O(k w M)`` downdate and giving the same picks.
+    paper's ``O(k w M)`` downdate and giving the same picks. Once no remaining item adds volume
+    (``k`` exceeds the kernel's rank), the list continues with the remaining items by ``L_ii``.
     """
     users, n_candidates = diagonal.shape
-    gains = np.array(diagonal, dtype=np.float64)  # d_i^2, updated in place
-    cholesky = np.zeros((users, k, n_candidates))
+    gains = np.array(diagonal, dtype=np.float64)  # d_i^2, updated in place; -inf once picked
+    cholesky = np.empty((users, k, n_candidates))
     picks = np.empty((users, k), dtype=np.int64)
     picked = np.zeros((users, n_candidates), dtype=bool)
     rows = np.arange(users)
     size = 0
-    for step in range(k):
-        if window is not None and step >= window:  # forget the oldest pick: condition on the last w - 1
-            gains = np.array(diagonal, dtype=np.float64)
-            recent = picks[:, step - window + 1 : step]  # (users, w - 1)
-            for position in range(window - 1):
-                _greedy_update(gains, cholesky, position, recent[:, position], kernel_rows)
-            size = window - 1
-        chosen = np.where(picked, -np.inf, gains).argmax(axis=1)
-        picks[:, step] = chosen
-        picked[rows, chosen] = True
-        if step < k - 1:
-            _greedy_update(gains, cholesky, size, chosen, kernel_rows)
-            size += 1
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # users without volume left
+        for step in range(k):
+            if window is not None and step >= window:  # forget the oldest pick: condition on the last w - 1
+                gains = np.array(diagonal, dtype=np.float64)
+                recent = picks[:, step - window + 1 : step]  # (users, w - 1)
+                for position in range(window - 1):
+                    _greedy_update(gains, cholesky, position, recent[:, position], kernel_rows)
+                gains[picked] = -np.inf
+                size = window - 1
+            chosen = gains.argmax(axis=1)
+            no_volume = ~(gains[rows, chosen] > _NO_VOLUME * diagonal[rows, chosen])
+            if no_volume.any():
+                stuck = np.flatnonzero(no_volume)
+                chosen[stuck] = _fill_without_volume(gains, diagonal, picked, stuck)
+            picks[:, step] = chosen
+            picked[rows, chosen] = True
+            if step < k - 1:
+                _greedy_update(gains, cholesky, size, chosen, kernel_rows)
+                gains[rows, chosen] = -np.inf
+                size += 1
     return picks
+
+
+def _greedy_map_one(kernel: np.ndarray, k: int) -> np.ndarray:
+    """Algorithm 1 of Chen et al. (2018) for a single kernel ``(M, M)`` as a plain loop; positions ``(k,)``.
+
+    The same picks as :func:`_greedy_map` (tests check it), without the batch bookkeeping: the
+    reference speed for one large kernel. Once no item adds volume the rest of the list is the
+    remaining items by ``L_ii``. A NaN or inf in a kernel row it reads raises ``ValueError``.
+    """
+    diagonal = np.diagonal(kernel)
+    gains = np.array(diagonal)  # d_i^2, updated in place; -inf once picked
+    no_volume = _NO_VOLUME * diagonal
+    cholesky = np.empty((k, len(gains)))
+    picks = np.empty(k, dtype=np.int64)
+    for step in range(k):
+        chosen = int(gains.argmax())
+        if not gains[chosen] > no_volume[chosen]:
+            if np.isnan(gains).any():
+                raise ValueError("kernel contains NaN or inf in the rows the greedy read")
+            adds_volume = gains > no_volume  # picked items are -inf
+            if not adds_volume.any():  # k exceeds the rank: the rest by quality, best first
+                picked = np.isneginf(gains)
+                rest = np.flatnonzero(~picked)
+                picks[step:] = rest[np.argsort(-diagonal[rest], kind="stable")][: k - step]
+                return picks
+            chosen = int(np.where(adds_volume, gains, -np.inf).argmax())
+        picks[step] = chosen
+        if step == k - 1:
+            break
+        e = kernel[chosen] - cholesky[:step, chosen] @ cholesky[:step] if step else np.array(kernel[chosen])
+        e /= np.sqrt(gains[chosen])
+        cholesky[step] = e
+        gains -= e * e
+        gains[chosen] = -np.inf
+    if np.isnan(gains).any() or np.isneginf(gains).sum() > k - 1:
+        raise ValueError("kernel contains NaN or inf in the rows the greedy read")
+    return picks
+
+
+def _check_kernel(batch: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Cheap checks of a batch of kernels ``(users, M, M)``: square, finite non-negative diagonal,
+    symmetric on a fixed sample of entries (``O(M)``, not the ``O(M^2)`` of a full scan)."""
+    if batch.ndim != 3 or batch.shape[1] != batch.shape[2] or batch.shape[1] == 0:
+        raise ValueError(f"kernel must be a square (M, M) or (users, M, M) array, got shape {shape}")
+    diagonal = np.diagonal(batch, axis1=1, axis2=2)
+    if not np.isfinite(diagonal).all() or (diagonal < 0).any():
+        raise ValueError("kernel diagonal must be finite and non-negative (a DPP kernel is PSD)")
+    n = batch.shape[1]
+    left = np.arange(0, n, max(1, n // 64))
+    right = (7 * left + 3) % n
+    upper, lower = batch[:, left, right], batch[:, right, left]
+    tolerance = 1e-6 * np.abs(upper) + 1e-12 * max(float(diagonal.max()), 1.0)
+    if not (np.abs(upper - lower) <= tolerance).all():
+        raise ValueError("kernel must be symmetric (L = L^T): a DPP kernel is a PSD matrix")
 
 
 def dpp_greedy(kernel: np.ndarray, k: int, window: int | None = None) -> np.ndarray:
@@ -231,22 +280,34 @@ def dpp_greedy(kernel: np.ndarray, k: int, window: int | None = None) -> np.ndar
 
     Each step adds the item that most increases ``log det(L_Y)`` (Chen, Zhang & Zhou 2018,
     fast greedy MAP with incremental Cholesky, ``O(k^2 M)``). Returns positions ``(k,)`` or
-    ``(users, k)``. It always returns ``k`` items; once no item adds volume the marginal gains
-    are ~0 and the order among the rest is arbitrary (the paper stops there instead).
+    ``(users, k)``, never the same item twice. When ``k`` exceeds the kernel's rank, no
+    remaining item adds volume after ``rank`` picks (the paper stops there); this function
+    continues with the remaining items in decreasing order of ``L_ii`` (their quality, i.e.
+    relevance order for :func:`dpp`). Validation is ``O(M)``: the diagonal, a sample of
+    symmetric pairs, and every kernel row the greedy reads (NaN/inf raises). One kernel
+    without ``window`` runs as a plain loop (:func:`_greedy_map_one`), a batch as one
+    vectorised loop over all users; both give the same picks.
     """
     kernel = np.asarray(kernel, dtype=np.float64)
     single = kernel.ndim == 2
     batch = kernel[None] if single else kernel
-    if batch.ndim != 3 or batch.shape[1] != batch.shape[2] or batch.shape[1] == 0:
-        raise ValueError(f"kernel must be a square (M, M) or (users, M, M) array, got shape {kernel.shape}")
-    if not np.isfinite(batch).all():
-        raise ValueError("kernel contains NaN or inf")
-    if not 1 <= k <= batch.shape[1]:
+    _check_kernel(batch, kernel.shape)
+    k = positive_int(k)
+    if k > batch.shape[1]:
         raise ValueError(f"k={k} must be between 1 and the {batch.shape[1]} candidates")
-    if window is not None and window < 1:
-        raise ValueError(f"window must be a positive integer, got {window}")
+    if window is not None:
+        window = positive_int(window, "window")
+    if single and window is None:
+        return _greedy_map_one(kernel, k)
     rows = np.arange(batch.shape[0])
-    picks = _greedy_map(np.diagonal(batch, axis1=1, axis2=2), lambda chosen: batch[rows, chosen], k, window)
+
+    def kernel_rows(chosen: np.ndarray) -> np.ndarray:
+        row = batch[rows, chosen]  # (users, M)
+        if not np.isfinite(row).all():
+            raise ValueError(f"kernel row {int(chosen[0])} contains NaN or inf")
+        return row
+
+    picks = _greedy_map(np.diagonal(batch, axis1=1, axis2=2), kernel_rows, k, window)
     return picks[0] if single else picks
 
 
@@ -290,11 +351,9 @@ def dpp(
     Returns item ids ``(n_users, k)``.
     """
     unit = unit_rows(item_embeddings, "item_embeddings")
-    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
-    if window is not None and (
-        isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1
-    ):
-        raise ValueError(f"window must be a positive integer, got {window!r}")
+    candidates, relevance, k = _check_inputs(candidates, relevance, k, diversity, unit.shape[0])
+    if window is not None:
+        window = positive_int(window, "window")
     if diversity == 0:
         return _relevance_order(candidates, relevance, k)
     quality = quality_from_relevance(relevance, diversity)  # (n_users, M)
@@ -354,13 +413,15 @@ def xquad(
     ``item_categories`` ``(n_items, C)`` holds ``P(i|c)`` in ``[0, 1]`` (1 for membership).
     Returns item ids ``(n_users, k)``.
     """
-    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, np.shape(item_categories)[0])
+    candidates, relevance, k = _check_inputs(
+        candidates, relevance, k, diversity, np.shape(item_categories)[0]
+    )
     membership, preferences = _check_categories(item_categories, category_preferences, candidates.shape[0])
     if membership.max() > 1:
         raise ValueError("item_categories for xQuAD must lie in [0, 1] (P(i|c), 1 = member)")
     if diversity == 0:
         return _relevance_order(candidates, relevance, k)
-    relevance = normalise_relevance(relevance)
+    relevance = minmax_normalize(relevance, "relevance")
     picks = np.empty((candidates.shape[0], k), dtype=np.int64)
     for chunk in _chunks(candidates.shape[0], candidates.shape[1] * membership.shape[1]):
         candidate_membership = membership[candidates[chunk]]  # (users, M, C)
@@ -392,19 +453,31 @@ def calibrated(
     where ``p = target_distribution`` (``(n_users, C)``, usually the history's ``p(c|u)``),
     ``q(S)`` is the mean ``p(c|i)`` over the list (``item_categories`` rows normalised) and
     ``q~ = (1 - alpha) q + alpha p`` (KL in nats, as in :func:`course_utils.metrics.calibration_kl`).
+    Each row of ``target_distribution`` must sum to 1; an all-zero row (a user without history,
+    as ``metrics.user_category_distribution`` returns it) has no target and gets relevance order.
     Returns item ids ``(n_users, k)``.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    candidates, relevance = _check_inputs(candidates, relevance, k, diversity, np.shape(item_categories)[0])
+    candidates, relevance, k = _check_inputs(
+        candidates, relevance, k, diversity, np.shape(item_categories)[0]
+    )
     weights, target = _check_categories(item_categories, target_distribution, candidates.shape[0])
+    sums = target.sum(axis=1)
+    not_distribution = ~(np.isclose(sums, 1.0, rtol=0, atol=1e-6) | (sums == 0))
+    if not_distribution.any():
+        row = int(np.flatnonzero(not_distribution)[0])
+        raise ValueError(
+            f"target_distribution row {row} sums to {sums[row]:.6g}, not 1: pass each user's category "
+            "distribution p(c|u), e.g. metrics.user_category_distribution (an all-zero row means no target)"
+        )
     totals = weights.sum(axis=1, keepdims=True)
     if (totals == 0).any():
         raise ValueError(f"item {int(np.flatnonzero(totals[:, 0] == 0)[0])} belongs to no category")
     p_category_given_item = weights / totals
     if diversity == 0:
         return _relevance_order(candidates, relevance, k)
-    relevance = normalise_relevance(relevance)
+    relevance = minmax_normalize(relevance, "relevance")
     picks = np.empty((candidates.shape[0], k), dtype=np.int64)
     for chunk in _chunks(candidates.shape[0], candidates.shape[1] * weights.shape[1]):
         candidate_mix = p_category_given_item[candidates[chunk]]  # (users, M, C)

@@ -3,7 +3,7 @@
 One **round** of :func:`run_feedback_loop`, for every simulated user at once:
 
 1. the recommender scores every item; the ``n_candidates`` best items the user has not clicked
-   yet become the candidates (``rerank.candidate_set``);
+   yet become the candidates (``ranking.candidate_set``);
 2. a **policy** turns the candidates into a slate of ``k`` items: relevance order
    (:class:`RelevancePolicy`), a diversity re-ranker with a fixed trade-off
    (:class:`RerankPolicy`, e.g. MMR or DPP), or one with a per-user trade-off learned from the
@@ -44,17 +44,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from course_utils.data.interactions import Interactions
-from course_utils.data.simulate import UserSimulator
-from course_utils.metrics import CosineDistance, gini_index, intra_list_diversity
-from course_utils.rerank import candidate_set
+from course_utils.metrics import CosineDistance, gini_index, intra_list_diversity, shannon_entropy
+from course_utils.ranking import candidate_set
+
+if TYPE_CHECKING:  # importing course_utils.data loads torch (via config); the loop itself needs numpy only
+    from course_utils.data.interactions import Interactions
+    from course_utils.data.simulate import UserSimulator
 
 Reranker = Callable[..., np.ndarray]
 """``reranker(candidates (n, M), relevance (n, M), k=k, diversity=d) -> item ids (n, k)``, e.g.
@@ -300,17 +302,6 @@ def attribute_embeddings(simulator: UserSimulator) -> np.ndarray:
     return embeddings
 
 
-def category_entropy(counts: np.ndarray) -> np.ndarray:
-    """Entropy in bits of each row of category counts ``(n_rows, n_categories)``: ``-sum_c p_c log2 p_c``.
-
-    ``p_c`` is the row normalised to sum 1; an all-zero row has entropy 0 (Shannon 1948).
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    totals = counts.sum(axis=1, keepdims=True)
-    p = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=1)
-
-
 class ExposureTracker:
     """Accumulates who was shown what, round after round, and computes the exposure columns.
 
@@ -338,8 +329,8 @@ class ExposureTracker:
         self.item_exposure += shown
         return {
             "ild": float(intra_list_diversity(slates, self.distance).mean()) if slates.shape[1] > 1 else 0.0,
-            "slate_entropy": float(category_entropy(slate_counts).mean()),
-            "exposure_entropy": float(category_entropy(self.user_category_counts).mean()),
+            "slate_entropy": float(shannon_entropy(slate_counts, axis=1).mean()),
+            "exposure_entropy": float(shannon_entropy(self.user_category_counts, axis=1).mean()),
             "new_items": float(new_items),
             "coverage": float((shown > 0).mean()),
             "cumulative_coverage": float((self.item_exposure > 0).mean()),
@@ -557,46 +548,3 @@ def summarise(results: list[FeedbackLoopResult], baseline: str | None = None) ->
         raise ValueError(f"unknown baseline policy {baseline!r}; have {list(table.index)}")
     table["utility_change"] = table["utility"] / table.loc[baseline, "utility"] - 1.0
     return table
-
-
-def plot_rounds(
-    rounds: pd.DataFrame,
-    metrics: dict[str, str],
-    reference: dict[str, float] | None = None,
-    reference_label: str = "logging policy",
-    title: str | None = None,
-    ncols: int = 3,
-):
-    """One panel per metric over rounds, one line per policy; a dashed line for a ``reference`` value.
-
-    ``rounds``: the concatenated ``FeedbackLoopResult.rounds`` of several policies;
-    ``metrics``: column -> axis label. Returns the matplotlib ``Figure``.
-    """
-    import matplotlib.pyplot as plt
-
-    missing = [column for column in metrics if column not in rounds.columns]
-    if missing:
-        raise KeyError(f"{missing} not in the rounds columns {list(rounds.columns)}")
-    nrows = int(np.ceil(len(metrics) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, (column, label) in zip(axes.flat, metrics.items(), strict=False):  # spare axes stay empty
-        for policy, group in rounds.groupby("policy", sort=False):
-            ax.plot(group["round"], group[column], marker="o", markersize=3, label=policy)
-        if reference and column in reference:
-            ax.axhline(reference[column], color="grey", linestyle="--", linewidth=1, label=reference_label)
-        ax.set(xlabel="round", ylabel=label, title=label)
-    for ax in axes.flat[len(metrics) :]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    for ax in axes.flat[1 : len(metrics)]:  # a panel may have the reference line when the first does not
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in labels:
-                handles.append(handle)
-                labels.append(label)
-    fig.legend(
-        handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02), frameon=False
-    )
-    if title:
-        fig.suptitle(title, fontweight="bold")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig

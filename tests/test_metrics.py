@@ -175,6 +175,17 @@ def test_entropy_hand_computed():
     assert m.shannon_entropy(np.array([0, 5, 0])) == pytest.approx(0.0)
 
 
+def test_entropy_row_wise_with_an_axis():
+    # rows: (1/2, 1/2) -> 1 bit; one category -> 0; uniform over 4 -> 2 bits
+    counts = np.array([[1, 1, 0, 0], [4, 0, 0, 0], [1, 1, 1, 1]])
+    np.testing.assert_allclose(m.shannon_entropy(counts, axis=1), [1.0, 0.0, 2.0])
+    np.testing.assert_allclose(m.shannon_entropy(counts, normalized=True, axis=1), [0.5, 0.0, 1.0])
+    np.testing.assert_allclose(m.shannon_entropy(counts.T, axis=0), [1.0, 0.0, 2.0])
+    assert m.shannon_entropy(counts[2]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="all zero in slice"):
+        m.shannon_entropy(np.array([[1, 1], [0, 0]]), axis=1)
+
+
 def test_item_exposure_and_gini_ignore_item_relabelling():
     rng = np.random.default_rng(3)
     recs = np.stack([rng.permutation(30)[:5] for _ in range(20)])
@@ -313,6 +324,39 @@ def test_other_bad_inputs():
         m.calibration_kl(np.array([[0, 1]]), csr([{0}], 2), np.array([[1, 0], [0, 0]]))
     with pytest.raises(ValueError, match="out of range for 3 items"):
         m.intra_list_diversity(np.array([[0, 5]]), m.CosineDistance(EMBEDDINGS))
+
+
+def test_issue_13_bad_arguments_get_clear_errors():
+    with pytest.raises(ValueError, match="finite non-negative"):
+        m.gini_index(np.array([1.0, np.inf, 2.0]))
+    with pytest.raises(ValueError, match="finite non-negative"):
+        m.shannon_entropy(np.array([1.0, np.inf]))
+    categories = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 1], [1, 0]], dtype=float)
+    for bad in (np.nan, -1.0):
+        weights = categories.copy()
+        weights[2, 0] = bad
+        with pytest.raises(ValueError, match="item_categories must be finite and non-negative"):
+            m.alpha_ndcg_at_k(RECS, TRUTH, weights)
+    history = sp.csr_array(np.array([[0, 0, 0, 1], [1, 0, 0, 0]]))  # item 3 is unknown to a 3-item distance
+    with pytest.raises(ValueError, match="history holds item id 3 but the distance knows only 3 items"):
+        m.unexpectedness(np.array([[0, 1], [1, 2]]), history, m.CosineDistance(EMBEDDINGS))
+    for k in (2.0, True):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            m.ndcg_at_k(RECS, TRUTH, k=k)
+    with pytest.raises(ValueError, match=r"\+inf"):
+        m.auc(np.array([[0.1, np.inf]]), csr([{0}], 2))
+
+
+def test_ild_crosses_the_1024_user_blocks_like_a_per_user_loop():
+    rng = np.random.default_rng(11)
+    embeddings = rng.normal(size=(50, 4))
+    recs = np.stack([rng.permutation(50)[:4] for _ in range(2500)])  # 2,500 users: three blocks of 1,024
+    distance = m.CosineDistance(embeddings)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    expected = [
+        np.mean([1 - unit[a] @ unit[b] for i, a in enumerate(row) for b in row[i + 1 :]]) for row in recs
+    ]
+    np.testing.assert_allclose(m.intra_list_diversity(recs, distance), expected)
 
 
 def test_pareto_mask():

@@ -49,6 +49,56 @@ def test_outputs_are_distinct_candidates_of_the_right_shape():
             assert len(set(chosen)) == 12 and set(chosen) <= set(row), name
 
 
+def mmr_naive(candidates, relevance, embeddings, k, diversity, penalty=np.max):
+    """MMR straight from its definition, one user and one step at a time (test oracle).
+
+    ``penalty`` aggregates the similarities to the items picked so far (the definition: max).
+    """
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    lists = []
+    for items, scores in zip(candidates, relevance, strict=True):
+        span = scores.max() - scores.min()
+        scores = (scores - scores.min()) / span if span > 0 else np.zeros_like(scores)
+        picked: list[int] = []  # positions within the candidate row
+        for _ in range(k):
+            best, best_value = None, -np.inf
+            for position in range(len(items)):
+                if position in picked:
+                    continue
+                similarities = [unit[items[position]] @ unit[items[other]] for other in picked]
+                value = (1 - diversity) * scores[position] - diversity * (
+                    penalty(similarities) if picked else 0.0
+                )
+                if value > best_value:  # strict: the first (lowest position) wins a tie, like argmax
+                    best, best_value = position, value
+            picked.append(best)
+        lists.append(items[picked])
+    return np.array(lists)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("diversity", [0.2, 0.5, 0.9])
+def test_mmr_equals_the_plain_loop_definition(seed, diversity):
+    candidates, relevance, embeddings, *_ = random_problem(seed, n_users=4, n_candidates=12)
+    np.testing.assert_array_equal(
+        rerank.mmr(candidates, relevance, embeddings, 6, diversity),
+        mmr_naive(candidates, relevance, embeddings, 6, diversity),
+    )
+
+
+def test_mmr_penalises_the_maximum_similarity_not_the_sum():
+    # e0, e1 orthogonal; e2 is 0.6-similar to both (max 0.6, sum 1.2); e3 is 0.8-similar to e0 only
+    # (max = sum = 0.8). Relevance [1, 0.9, 0.5, 0.5] normalises to [1, 0.8, 0, 0]; diversity 0.5:
+    #   step 1: item 0 (0.5).  step 2: item 1: 0.4 - 0 = 0.4; item 2: -0.3; item 3: -0.4 -> item 1.
+    #   step 3 (max): item 2: -0.5 * 0.6 = -0.3 > item 3: -0.5 * 0.8 = -0.4 -> item 2;
+    #   a sum penalty would give item 2: -0.5 * 1.2 = -0.6 < item 3: -0.4 -> item 3.
+    embeddings = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.6, np.sqrt(0.28)], [0.8, 0.0, 0.6]])
+    candidates, relevance = np.array([[0, 1, 2, 3]]), np.array([[1.0, 0.9, 0.5, 0.5]])
+    np.testing.assert_array_equal(rerank.mmr(candidates, relevance, embeddings, 3, 0.5), [[0, 1, 2]])
+    # the fixture tells the two apart: the sum-penalty variant picks item 3
+    np.testing.assert_array_equal(mmr_naive(candidates, relevance, embeddings, 3, 0.5, np.sum), [[0, 1, 3]])
+
+
 def test_mmr_hand_worked():
     # normalised relevance [1, 0.9, 0]. diversity 0.5, step 2:
     #   item 1: 0.5 * 0.9 - 0.5 * cos(e1, e0) = 0.45 - 0.5 = -0.05;  item 2: 0 - 0.5 * 0 = 0  -> item 2
@@ -168,11 +218,75 @@ def test_dpp_kernel_formula():
     np.testing.assert_allclose(rerank.dpp_kernel(quality, similarity), [[1.0, 1.0], [1.0, 4.0]])
 
 
-def test_candidate_set_excludes_seen_items():
-    scores = np.array([[0.9, 0.8, 0.1, 0.5]])
-    candidates, relevance = rerank.candidate_set(scores, 2, exclude=np.array([[1, 0, 0, 0]]))
-    np.testing.assert_array_equal(candidates, [[1, 3]])
-    np.testing.assert_allclose(relevance, [[0.8, 0.5]])
+def test_dpp_greedy_beyond_the_kernel_rank_continues_by_quality_without_repeats():
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(10, 3))  # rank 3
+    quality = rng.uniform(0.5, 2.0, size=10)
+    kernel = rerank.dpp_kernel(quality, vectors @ vectors.T)
+    picks = rerank.dpp_greedy(kernel, 6)
+    assert len(set(picks.tolist())) == 6
+    np.testing.assert_array_equal(picks[:3], rerank.dpp_greedy_naive(kernel, 3))
+    rest = np.setdiff1d(np.arange(10), picks[:3])
+    np.testing.assert_array_equal(picks[3:], rest[np.argsort(-np.diag(kernel)[rest], kind="stable")][:3])
+    # in a batch, the full-rank user is unaffected by the rank-deficient one
+    full = random_psd_kernel(rng, 10)
+    batched = rerank.dpp_greedy(np.stack([kernel, full]), 6)
+    np.testing.assert_array_equal(batched, [picks, rerank.dpp_greedy_naive(full, 6)])
+    windowed = rerank.dpp_greedy(kernel, 10, window=4)
+    assert sorted(windowed.tolist()) == list(range(10))
+
+
+def test_dpp_greedy_validates_the_kernel_cheaply():
+    kernel = random_psd_kernel(np.random.default_rng(5), 8)
+    asymmetric = kernel.copy()
+    asymmetric[3, 0] += 1.0
+    with pytest.raises(ValueError, match="symmetric"):
+        rerank.dpp_greedy(asymmetric, 3)
+    for bad_diagonal in (np.nan, -1.0):
+        broken = kernel.copy()
+        broken[2, 2] = bad_diagonal
+        with pytest.raises(ValueError, match="diagonal must be finite and non-negative"):
+            rerank.dpp_greedy(broken, 3)
+    with_nan = kernel.copy()
+    first = int(np.argmax(np.diag(kernel)))
+    with_nan[first, 5] = with_nan[5, first] = np.nan  # a NaN in the first row the greedy reads
+    with pytest.raises(ValueError, match="NaN or inf"):
+        rerank.dpp_greedy(with_nan, 3)
+    with pytest.raises(ValueError, match="NaN or inf"):  # the batched path checks every row it reads
+        rerank.dpp_greedy(np.stack([kernel, with_nan]), 3)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        rerank.dpp_greedy(kernel, 3.0)
+    with pytest.raises(ValueError, match="window must be a positive integer"):
+        rerank.dpp_greedy(kernel, 3, window=True)
+
+
+def test_quality_from_relevance_refuses_nan_instead_of_flattening_the_row():
+    np.testing.assert_allclose(
+        rerank.quality_from_relevance(np.array([[0.0, 1.0]]), 0.5), [[np.exp(-0.5), 1.0]]
+    )
+    with pytest.raises(ValueError, match="relevance contains NaN"):
+        rerank.quality_from_relevance(np.array([[1.0, np.nan, 0.0]]), 0.5)
+    with pytest.raises(ValueError, match="-inf"):
+        rerank.quality_from_relevance(np.array([[1.0, -np.inf, 0.0]]), 0.5)
+
+
+def test_calibrated_refuses_a_target_that_is_not_a_distribution():
+    candidates, relevance, _, categories, preferences = random_problem(6)
+    with pytest.raises(ValueError, match="target_distribution row 0 sums to 2"):
+        rerank.calibrated(candidates, relevance, categories, 2 * preferences, 5)
+    no_history = preferences.copy()
+    no_history[1] = 0.0  # a user without history has no target: relevance order
+    picks = rerank.calibrated(candidates, relevance, categories, no_history, 5, diversity=0.9)
+    np.testing.assert_array_equal(picks[1], candidates[1][np.argsort(-relevance[1], kind="stable")[:5]])
+
+
+def test_chunked_rerankers_equal_one_chunk(monkeypatch):
+    problem = random_problem(7, n_users=7)
+    expected = all_rerankers(*problem, k=6, diversity=0.6)
+    monkeypatch.setattr(rerank, "_CHUNK_ELEMENTS", 1)  # one user per chunk
+    assert len(rerank._chunks(7, 30 * 8)) == 7
+    for name, picks in all_rerankers(*problem, k=6, diversity=0.6).items():
+        np.testing.assert_array_equal(picks, expected[name], err_msg=name)
 
 
 # ---- bad input ------------------------------------------------------------------------------------
@@ -188,7 +302,7 @@ def test_errors_name_the_problem():
         rerank.mmr(CANDIDATES, np.array([[1.0, np.nan, 0.2]]), EMBEDDINGS, 2)
     with pytest.raises(ValueError, match="relevance has shape"):
         rerank.mmr(CANDIDATES, np.ones((1, 2)), EMBEDDINGS, 2)
-    with pytest.raises(ValueError, match="same candidate twice"):
+    with pytest.raises(ValueError, match="candidates lists the same item twice"):
         rerank.mmr(np.array([[0, 0, 2]]), relevance, EMBEDDINGS, 2)
     with pytest.raises(ValueError, match=r"must lie in \[0, 3\)"):
         rerank.dpp(np.array([[0, 1, 7]]), relevance, EMBEDDINGS, 2)
@@ -200,3 +314,9 @@ def test_errors_name_the_problem():
         rerank.dpp_greedy(np.ones((3, 4)), 2)
     with pytest.raises(ValueError, match="window"):
         rerank.dpp(CANDIDATES, relevance, EMBEDDINGS, 2, window=0)
+    with pytest.raises(ValueError, match="k must be a positive integer, got 2.0"):
+        rerank.mmr(CANDIDATES, relevance, EMBEDDINGS, 2.0)
+    with pytest.raises(ValueError, match="k must be a positive integer, got True"):
+        rerank.xquad(CANDIDATES, relevance, ITEM_CATEGORIES, np.ones((1, 2)) / 2, True)
+    with pytest.raises(ValueError, match="window must be a positive integer, got 2.0"):
+        rerank.dpp(CANDIDATES, relevance, EMBEDDINGS, 2, window=2.0)

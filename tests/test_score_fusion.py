@@ -141,10 +141,10 @@ def test_score_ranks_are_one_based_with_averaged_ties():
 
 def test_rrf_hand_computed():
     scores = lists_as_scores([0, 1, 2], [1, 2, 0])  # list A: a > b > c; list B: b > c > a
-    fused = reciprocal_rank_fusion(scores, k=60)
+    fused = reciprocal_rank_fusion(scores, rrf_constant=60)
     np.testing.assert_allclose(fused, [1 / 61 + 1 / 63, 1 / 62 + 1 / 61, 1 / 63 + 1 / 62])
     assert np.argsort(-fused).tolist() == [1, 0, 2]
-    weighted = reciprocal_rank_fusion(scores, k=0, weights={"list 0": 2.0, "list 1": 1.0})
+    weighted = reciprocal_rank_fusion(scores, rrf_constant=0, weights={"list 0": 2.0, "list 1": 1.0})
     np.testing.assert_allclose(weighted, [2 / 1 + 1 / 3, 2 / 2 + 1 / 1, 2 / 3 + 1 / 2])
 
 
@@ -157,10 +157,10 @@ def test_borda_hand_computed_and_equal_to_rank_normalised_fusion():
 
 def test_rank_fusion_gives_no_votes_to_excluded_items():
     scores = {"a": np.array([3.0, NEG_INF, 1.0]), "b": np.array([NEG_INF, NEG_INF, 5.0])}
-    np.testing.assert_allclose(reciprocal_rank_fusion(scores, k=0), [1.0, NEG_INF, 1 / 2 + 1.0])
+    np.testing.assert_allclose(reciprocal_rank_fusion(scores, rrf_constant=0), [1.0, NEG_INF, 1 / 2 + 1.0])
     np.testing.assert_allclose(borda_fusion(scores), [1.0, NEG_INF, 0.0])
-    with pytest.raises(ValueError, match="k must be >= 0"):
-        reciprocal_rank_fusion(scores, k=-1)
+    with pytest.raises(ValueError, match="rrf_constant must be >= 0"):
+        reciprocal_rank_fusion(scores, rrf_constant=-1)
 
 
 # ---------------------------------------------------------------- top-k and cascade
@@ -182,9 +182,8 @@ def tiny_cascade() -> Cascade:
     relevance = random_scores(5, shape=(3, 40))  # 3 users x 40 items, tiny
     recall = scoring_stage("recall", lambda users, items: relevance[users[:, None], items], keep=12)
     rank = scoring_stage("rank", lambda users, items: relevance[users[:, None], items] + 0.01 * items, keep=6)
-    last = Stage(
-        "rerank", lambda users, items: items[:, ::2]
-    )  # e.g. a diversity re-ranker keeping every other
+    # e.g. a diversity re-ranker keeping every other candidate, with the scores they arrived with
+    last = Stage("rerank", lambda users, shortlist: shortlist.subset(shortlist.items[:, ::2]))
     return Cascade([recall, rank, last])
 
 
@@ -202,14 +201,53 @@ def test_cascade_narrows_candidates_and_times_every_stage():
         )
 
 
+def test_cascade_hands_each_stage_the_scores_of_the_previous_one():
+    relevance = random_scores(5, shape=(3, 40))
+    received = {}
+
+    def rerank_stage(users, shortlist):
+        received["items"], received["scores"] = shortlist
+        return shortlist.subset(shortlist.items[:, ::-1][:, :2])  # the two worst of the shortlist
+
+    cascade = Cascade(
+        [
+            scoring_stage("recall", lambda users, items: relevance[users[:, None], items], keep=12),
+            scoring_stage("rank", lambda users, items: -relevance[users[:, None], items], keep=6),
+            Stage("rerank", rerank_stage),
+        ]
+    )
+    result = cascade.run(np.arange(3), n_items=40)
+    rank_items, rank_scores = result.stage_items["rank"], result.stage_scores["rank"]
+    # the rank stage scored by -relevance: its kept items carry exactly those scores, best first
+    np.testing.assert_allclose(rank_scores, -np.take_along_axis(relevance, rank_items, axis=1))
+    assert (np.diff(rank_scores, axis=1) <= 0).all()
+    np.testing.assert_array_equal(received["items"], rank_items)
+    np.testing.assert_allclose(received["scores"], rank_scores)
+    # the re-rank stage kept the last two and reports the scores they arrived with
+    np.testing.assert_array_equal(result.lists, rank_items[:, ::-1][:, :2])
+    np.testing.assert_allclose(result.stage_scores["rerank"], rank_scores[:, ::-1][:, :2])
+    # the recall stage kept the 12 best relevance scores of the whole catalogue
+    np.testing.assert_allclose(result.stage_scores["recall"], -np.sort(-relevance, axis=1)[:, :12])
+
+
 def test_cascade_rejects_stages_that_invent_or_repeat_items():
-    inventing = Cascade([Stage("bad", lambda users, items: items[:, :2] + 100)])
+    inventing = Cascade([Stage("bad", lambda users, s: (s.items[:, :2] + 100, s.scores[:, :2]))])
     with pytest.raises(ValueError, match="not among its input candidates"):
         inventing.run(np.arange(2), n_items=10)
-    repeating = Cascade([Stage("bad", lambda users, items: np.zeros((len(users), 2), dtype=int))])
+    repeating = Cascade(
+        [Stage("bad", lambda users, s: (np.zeros((len(users), 2), dtype=int), s.scores[:, :2]))]
+    )
     with pytest.raises(ValueError, match="same item twice"):
         repeating.run(np.arange(2), n_items=10)
     with pytest.raises(ValueError, match="unique"):
         Cascade([Stage("a", lambda u, i: i), Stage("a", lambda u, i: i)])
     with pytest.raises(ValueError, match="one score per candidate"):
         Cascade([scoring_stage("s", lambda users, items: np.ones(3), keep=2)]).run(np.arange(2), n_items=5)
+    with pytest.raises(TypeError, match="must return Shortlist"):
+        Cascade([Stage("ids only", lambda users, s: s.items[:, :2])]).run(np.arange(2), n_items=5)
+    with pytest.raises(ValueError, match="NaN"):
+        Cascade([Stage("nan", lambda users, s: (s.items[:, :2], np.full((2, 2), np.nan)))]).run(
+            np.arange(2), n_items=5
+        )
+    with pytest.raises(ValueError, match="keep must be a positive integer"):
+        scoring_stage("s", lambda users, items: items, keep=2.0)

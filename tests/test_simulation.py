@@ -16,12 +16,10 @@ from course_utils.simulation import (
     RelevancePolicy,
     RerankPolicy,
     attribute_embeddings,
-    category_entropy,
     describe_slates,
     first_clicks,
     inserted_items,
     last_logged_slates,
-    plot_rounds,
     run_feedback_loop,
     summarise,
     update_diversity_weights,
@@ -220,11 +218,6 @@ def test_attribute_embeddings_reproduce_the_simulators_item_similarity(tiny_shop
     np.testing.assert_allclose(unit[items] @ unit[items].T, simulator.item_similarity(items[None])[0])
 
 
-def test_category_entropy_hand_computed():
-    counts = np.array([[1, 1, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
-    np.testing.assert_allclose(category_entropy(counts), [1.0, 0.0, 0.0, 2.0])
-
-
 def test_loop_rejects_bad_settings(tiny_shop):
     simulator, history = tiny_shop
     with pytest.raises(ValueError, match="history must have shape"):
@@ -297,26 +290,3 @@ def test_describe_slates_and_summarise(tiny_shop):
     assert np.isclose(table.loc["MMR", "coverage"], runs[1].rounds["coverage"].mean())
     with pytest.raises(ValueError, match="unknown baseline"):
         summarise(runs, baseline="popularity")
-
-
-def test_plot_rounds_draws_one_panel_per_metric(tiny_shop):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    simulator, history = tiny_shop
-    rounds = pd.concat(
-        [
-            run(simulator, history, RelevancePolicy()).rounds,
-            run(simulator, history, RerankPolicy(mmr_on(simulator), 0.9, "MMR")).rounds,
-        ]
-    )
-    fig = plot_rounds(
-        rounds, {"ild": "slate ILD", "utility": "true utility"}, reference={"ild": 0.5}, ncols=2
-    )
-    drawn = [ax for ax in fig.axes if ax.has_data()]
-    assert len(drawn) == 2 and len(drawn[0].lines) == 3  # two policies and the reference line
-    plt.close(fig)
-    with pytest.raises(KeyError, match="not in the rounds columns"):
-        plot_rounds(rounds, {"accuracy": "accuracy"})

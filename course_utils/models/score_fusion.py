@@ -30,33 +30,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from course_utils.ranking import top_k_items
+from course_utils.ranking import Shortlist, as_scores, keep_top, minmax_normalize, positive_int
 
 NORMALIZATIONS = ("minmax", "zscore", "rank")
-
-
-def _as_scores(scores: np.ndarray, name: str = "scores") -> np.ndarray:
-    """Validate a score array (1-D or 2-D, numeric, no NaN, no +inf) and return it as float64."""
-    array = np.asarray(scores)
-    if array.ndim not in (1, 2):
-        raise ValueError(f"{name} must be 1-D (n_items,) or 2-D (n_users, n_items), got shape {array.shape}")
-    if array.size == 0 or array.shape[-1] == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape}): there is nothing to rank")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    if np.isnan(array).any():
-        raise ValueError(f"{name} contains NaN; mark excluded items with -inf instead")
-    if np.isposinf(array).any():
-        raise ValueError(f"{name} contains +inf; only -inf (excluded item) is allowed")
-    return array
 
 
 def _as_named_scores(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Validate a ``{scorer name: scores}`` mapping whose arrays all have one shape."""
     if not isinstance(scores, Mapping) or not scores:
         raise ValueError("pass the scorers as a non-empty mapping {name: score array}")
-    arrays = {name: _as_scores(value, f"scores[{name!r}]") for name, value in scores.items()}
+    arrays = {name: as_scores(value, f"scores[{name!r}]") for name, value in scores.items()}
     shapes = {name: array.shape for name, array in arrays.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"all score arrays must have the same shape, got {shapes}")
@@ -85,14 +68,15 @@ def score_ranks(scores: np.ndarray) -> np.ndarray:
 
     Excluded items (``-inf``) come after every finite item. Shape is that of ``scores``.
     """
-    scores = _as_scores(scores)
+    scores = as_scores(scores)
     return rankdata(-scores, method="average", axis=-1)
 
 
 def normalize_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
     """Put each row of scores on a common scale, ignoring excluded (``-inf``) items.
 
-    ``minmax``  ``(s - min) / (max - min)`` in [0, 1] (Fox & Shaw, 1994, "CombSUM" fusion);
+    ``minmax``  ``(s - min) / (max - min)`` in [0, 1] (Fox & Shaw, 1994, "CombSUM" fusion;
+                :func:`course_utils.ranking.minmax_normalize`);
     ``zscore``  ``(s - mean) / std`` (population std), mean 0 and std 1 per row;
     ``rank``    ``(n - rank) / (n - 1)`` in [0, 1]: 1 for the best item, 0 for the worst,
                 where ``n`` is the number of finite items in the row; only the order survives.
@@ -104,16 +88,14 @@ def normalize_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
     """
     if method not in NORMALIZATIONS:
         raise ValueError(f"unknown normalisation {method!r}: choose one of {NORMALIZATIONS}")
-    scores = _as_scores(scores)
+    if method == "minmax":
+        return minmax_normalize(scores)
+    scores = as_scores(scores)
     finite = np.isfinite(scores)
     if not finite.any(axis=-1).all():
         raise ValueError("a row of scores has no finite entry: every item is excluded")
     masked = np.ma.masked_array(scores, mask=~finite)
-    if method == "minmax":
-        low = masked.min(axis=-1, keepdims=True)
-        spread = masked.max(axis=-1, keepdims=True) - low
-        normalised = (masked - low) / np.ma.where(spread > 0, spread, 1.0)
-    elif method == "zscore":
+    if method == "zscore":
         spread = masked.std(axis=-1, keepdims=True)
         normalised = (masked - masked.mean(axis=-1, keepdims=True)) / np.ma.where(spread > 0, spread, 1.0)
     else:
@@ -151,19 +133,20 @@ def weighted_fusion(
 
 
 def reciprocal_rank_fusion(
-    scores: Mapping[str, np.ndarray], k: float = 60.0, weights: Mapping[str, float] | None = None
+    scores: Mapping[str, np.ndarray], rrf_constant: float = 60.0, weights: Mapping[str, float] | None = None
 ) -> np.ndarray:
-    """Reciprocal Rank Fusion (Cormack, Clarke & Buettcher, 2009): ``RRF(d) = sum_r w_r / (k + rank_r(d))``.
+    """Reciprocal Rank Fusion (Cormack, Clarke & Buettcher, 2009): ``RRF(d) = sum_r w_r / (c + rank_r(d))``.
 
-    Every scorer ranks the items (1-based, ties averaged); an item earns ``1 / (k + rank)``
-    from each ranking it appears in. ``k = 60`` is the paper's constant: it damps the
-    advantage of the very top ranks so that one scorer's favourite cannot win alone.
+    Every scorer ranks the items (1-based, ties averaged); an item earns ``1 / (c + rank)``
+    from each ranking it appears in. ``c = rrf_constant = 60`` is the paper's constant (its
+    ``k``; renamed here because ``k`` is a list length everywhere else in the course): it damps
+    the advantage of the very top ranks so that one scorer's favourite cannot win alone.
     Only ranks are used, so no normalisation is needed. Items a scorer excludes (``-inf``)
     earn nothing from it; items every scorer excludes get ``-inf``.
     """
-    if not k >= 0:
-        raise ValueError(f"the RRF constant k must be >= 0, got {k}")
-    return _rank_vote(scores, weights, lambda ranks, n_finite: 1.0 / (k + ranks))
+    if not rrf_constant >= 0:
+        raise ValueError(f"rrf_constant must be >= 0, got {rrf_constant}")
+    return _rank_vote(scores, weights, lambda ranks, n_finite: 1.0 / (rrf_constant + ranks))
 
 
 def borda_fusion(scores: Mapping[str, np.ndarray], weights: Mapping[str, float] | None = None) -> np.ndarray:
@@ -204,17 +187,21 @@ def _rank_vote(
 # Cascade fusion: recall -> rank -> re-rank, each stage timed
 # --------------------------------------------------------------------------------------------
 
-StageFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""``stage(users (n_users,), candidates (n_users, n_in)) -> kept (n_users, n_out)``, item ids."""
+StageFunction = Callable[[np.ndarray, Shortlist], Shortlist]
+"""``stage(users (n_users,), shortlist (n_users, n_in)) -> Shortlist (n_users, n_out)``."""
 
 
 @dataclass(frozen=True)
 class Stage:
     """One stage of a cascade: a name and a function that keeps a subset of each user's candidates.
 
-    ``select(users, candidates)`` receives user ids ``(n_users,)`` and candidate item ids
-    ``(n_users, n_in)`` and returns item ids ``(n_users, n_out)`` with ``n_out <= n_in``,
-    each row a subset of the same row of ``candidates``, best first.
+    ``select(users, shortlist)`` receives user ids ``(n_users,)`` and the previous stage's
+    :class:`~course_utils.ranking.Shortlist` (candidate item ids ``(n_users, n_in)`` and the
+    scores that stage ranked them by; the first stage gets the whole catalogue with score 0)
+    and returns a ``Shortlist`` of ``(n_users, n_out)`` items with ``n_out <= n_in``, each row a
+    subset of the same row of candidates, best first, with the scores this stage gave them. A
+    re-ranker that returns only item ids can hand back ``shortlist.subset(items)`` (the kept
+    items with the scores they arrived with).
     """
 
     name: str
@@ -225,49 +212,39 @@ def keep_top_candidates(candidates: np.ndarray, scores: np.ndarray, keep: int) -
     """The core of a cascade stage: in each row keep the ``keep`` best-scored candidates, best first.
 
     ``candidates`` ``(n_users, n_in)`` item ids and ``scores`` ``(n_users, n_in)`` their scores
-    (``-inf`` = must not be kept) -> ``(n_users, keep)`` item ids, a subset of each row.
+    (``-inf`` = must not be kept) -> ``(n_users, keep)`` item ids, a subset of each row, ties
+    by position. The items of :func:`course_utils.ranking.keep_top`, which also returns their scores.
     """
-    candidates, scores = np.asarray(candidates), _as_scores(scores)
-    if candidates.shape != scores.shape or candidates.ndim != 2:
-        raise ValueError(
-            f"candidates and scores must both be (n_users, n_candidates), "
-            f"got {candidates.shape} and {scores.shape}"
-        )
-    n_available = int(np.isfinite(scores).sum(axis=-1).min())
-    if keep > n_available:
-        raise ValueError(
-            f"cannot keep {keep} candidates: a row has only {n_available} that are not excluded (-inf)"
-        )
-    best = top_k_items(scores, keep)  # (n_users, keep) positions within each candidate row, ties by position
-    return np.take_along_axis(candidates, best, axis=-1)
+    return keep_top(candidates, scores, keep).items
 
 
 def scoring_stage(name: str, score: Callable[[np.ndarray, np.ndarray], np.ndarray], keep: int) -> Stage:
     """A cascade stage keeping the ``keep`` candidates with the best ``score(users, candidates)``.
 
-    ``score`` returns one score per candidate, shape ``(n_users, n_in)``.
+    ``score`` returns one score per candidate, shape ``(n_users, n_in)``; the stage returns the
+    kept items with those scores.
     """
-    if keep < 1:
-        raise ValueError(f"stage {name!r}: keep must be >= 1, got {keep}")
+    keep = positive_int(keep, f"stage {name!r}: keep")
 
-    def select(users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        candidate_scores = np.asarray(score(users, candidates))
-        if candidate_scores.shape != candidates.shape:
+    def select(users: np.ndarray, shortlist: Shortlist) -> Shortlist:
+        candidate_scores = np.asarray(score(users, shortlist.items))
+        if candidate_scores.shape != shortlist.items.shape:
             raise ValueError(
                 f"stage {name!r}: score() returned shape {candidate_scores.shape}, "
-                f"expected one score per candidate {candidates.shape}"
+                f"expected one score per candidate {shortlist.items.shape}"
             )
-        return keep_top_candidates(candidates, candidate_scores, keep)
+        return keep_top(shortlist.items, candidate_scores, keep)
 
     return Stage(name, select)
 
 
 @dataclass
 class CascadeResult:
-    """What a cascade produced: the final lists, every stage's output and its wall-clock time."""
+    """What a cascade produced: the final lists, every stage's output with its scores, and its time."""
 
     lists: np.ndarray  # (n_users, final k) item ids, best first
     stage_items: dict[str, np.ndarray]  # stage name -> (n_users, n_out) item ids kept by that stage
+    stage_scores: dict[str, np.ndarray]  # stage name -> (n_users, n_out) their scores in that stage
     seconds: dict[str, float]  # stage name -> wall-clock seconds for all users
 
     def timing_frame(self) -> pd.DataFrame:
@@ -292,9 +269,9 @@ class Cascade:
     The classic industrial shape (Covington, Adams & Sargin, 2016, "Deep Neural Networks for
     YouTube Recommendations"): a cheap *recall* stage shortlists hundreds of items from the
     whole catalogue, a costlier *ranking* stage orders the shortlist, and a *re-ranking* stage
-    (e.g. DPP for diversity) chooses the final list. Each stage only sees the survivors of the
-    one before, which is what makes expensive models affordable -- and what the per-stage
-    timings in ``CascadeResult.seconds`` show.
+    (e.g. DPP for diversity, with the ranking stage's scores as relevance) chooses the final
+    list. Each stage only sees the survivors of the one before, which is what makes expensive
+    models affordable -- and what the per-stage timings in ``CascadeResult.seconds`` show.
     """
 
     def __init__(self, stages: Sequence[Stage]):
@@ -312,32 +289,46 @@ class Cascade:
             raise ValueError(f"users must be a non-empty 1-D array of user ids, got shape {users.shape}")
         if n_items < 1:
             raise ValueError(f"n_items must be >= 1, got {n_items}")
-        candidates = np.broadcast_to(np.arange(n_items), (len(users), n_items))  # (n_users, n_items)
+        shape = (len(users), n_items)
+        shortlist = Shortlist(np.broadcast_to(np.arange(n_items), shape), np.broadcast_to(0.0, shape))
         stage_items: dict[str, np.ndarray] = {}
+        stage_scores: dict[str, np.ndarray] = {}
         seconds: dict[str, float] = {}
         for stage in self.stages:
             start = time.perf_counter()
-            kept = np.asarray(stage.select(users, candidates))
+            kept = stage.select(users, shortlist)
             seconds[stage.name] = time.perf_counter() - start
-            self._check_subset(stage.name, candidates, kept)
-            stage_items[stage.name] = candidates = kept
-        return CascadeResult(lists=candidates, stage_items=stage_items, seconds=seconds)
+            shortlist = self._check_output(stage.name, shortlist.items, kept)
+            stage_items[stage.name], stage_scores[stage.name] = shortlist
+        return CascadeResult(shortlist.items, stage_items, stage_scores, seconds)
 
     @staticmethod
-    def _check_subset(name: str, candidates: np.ndarray, kept: np.ndarray) -> None:
-        """Raise unless ``kept`` has a row per user, no extra columns, distinct items from ``candidates``."""
+    def _check_output(name: str, candidates: np.ndarray, kept: object) -> Shortlist:
+        """``kept`` as a Shortlist; raise unless it has a row per user, no extra columns, distinct
+        items from ``candidates`` and one finite or ``-inf`` score per item."""
+        if not (isinstance(kept, tuple) and len(kept) == 2):
+            raise TypeError(
+                f"stage {name!r} must return Shortlist(items, scores), got {type(kept).__name__}; "
+                "a re-ranker that returns item ids can return shortlist.subset(items)"
+            )
+        items, scores = np.asarray(kept[0]), np.asarray(kept[1])
         if (
-            kept.ndim != 2
-            or kept.shape[0] != candidates.shape[0]
-            or not 1 <= kept.shape[1] <= candidates.shape[1]
+            items.ndim != 2
+            or items.shape[0] != candidates.shape[0]
+            or not 1 <= items.shape[1] <= candidates.shape[1]
         ):
             raise ValueError(
-                f"stage {name!r} returned shape {kept.shape}; expected "
+                f"stage {name!r} returned shape {items.shape}; expected "
                 f"({candidates.shape[0]}, between 1 and {candidates.shape[1]})"
             )
-        if (np.diff(np.sort(kept, axis=-1), axis=-1) == 0).any():
+        if scores.shape != items.shape:
+            raise ValueError(
+                f"stage {name!r} returned scores of shape {scores.shape} for items {items.shape}"
+            )
+        if (np.diff(np.sort(items, axis=-1), axis=-1) == 0).any():
             raise ValueError(f"stage {name!r} returned the same item twice in one user's list")
         # shift every row into its own id range so one flat membership test checks all rows at once
-        row_offset = np.arange(len(kept))[:, None] * (max(candidates.max(), kept.max()) + 1)
-        if not np.isin(kept + row_offset, candidates + row_offset).all():
+        row_offset = np.arange(len(items))[:, None] * (max(candidates.max(), items.max()) + 1)
+        if not np.isin(items + row_offset, candidates + row_offset).all():
             raise ValueError(f"stage {name!r} returned items that were not among its input candidates")
+        return Shortlist(items, as_scores(scores, f"the scores of stage {name!r}", ndim=(2,)))
