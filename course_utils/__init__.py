@@ -8,8 +8,9 @@ MovieLens-100k, the user simulator · ``encoders`` pretrained text/image encoder
 embedding cache · ``models`` VAE, GAN, attention/SASRec, recommenders, fusion, the SmolLM2
 language model · ``augment`` data augmentation · ``metrics`` accuracy and beyond-accuracy
 metrics · ``protocol`` the evaluation protocol and choosing on validation · ``stats``
-confidence intervals and ``claim_better`` · ``rerank`` diversity re-ranking · ``tools``
-notebook generation, course book, doctor.
+confidence intervals and ``claim_better`` · ``ranking`` top-k and shortlists (numpy only) ·
+``rerank`` diversity re-ranking · ``coldstart`` new-item split and metrics · ``verdict``
+notebook 14's yardsticks and verdict rule · ``tools`` notebook generation, course book, doctor.
 """
 
 __version__ = "0.1.0"

@@ -30,6 +30,7 @@ chosen candidate on test.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,6 +112,27 @@ def evaluation_split(interactions: Interactions, split: str) -> EvaluationSplit:
         users=interactions.evaluation_users(split),
         sequences=interactions.sequences(_INPUT_SPLITS[split]),
     )
+
+
+def sample_evaluation_users(split: EvaluationSplit, max_users: int | None, seed: int) -> EvaluationSplit:
+    """``split`` restricted to a seeded random sample of at most ``max_users`` of its users (sorted ids).
+
+    ``max_users=None`` (or at least ``len(split.users)``) keeps every user. The sample is drawn
+    without replacement with ``np.random.default_rng(seed)``, so the same seed gives the same users
+    whatever ran before -- fast-mode notebooks evaluate a sample, full mode everyone. Inputs and
+    targets stay over all users; only ``users`` (and so ``ground_truth`` and ``top_k``) shrink.
+    """
+    if not isinstance(split, EvaluationSplit):
+        raise TypeError(
+            "split must be an EvaluationSplit (from evaluation_split(data, 'test')), "
+            f"got {type(split).__name__}"
+        )
+    if max_users is None or max_users >= split.users.size:
+        return split
+    if isinstance(max_users, bool) or not isinstance(max_users, int | np.integer) or max_users < 1:
+        raise ValueError(f"max_users must be a positive integer or None (every user), got {max_users!r}")
+    users = np.sort(np.random.default_rng(seed).choice(split.users, int(max_users), replace=False))
+    return dataclasses.replace(split, users=users)
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ _BOOTSTRAP_CHUNK = 2**21  # resampled indices held in memory at once (about 16 M
 class Comparison:
     """The paired difference ``A - B`` of one metric, with its confidence interval.
 
-    ``share_above_zero`` is the share of bootstrap resamples (``unit="users"``) or of seeds
-    (``unit="seeds"``) whose difference is ``> 0``. ``n`` counts the paired users or the seeds.
+    ``share_above_zero`` is the share of bootstrap resamples or of seeds (``unit="seeds"``) whose
+    difference is ``> 0``. ``n`` counts what was resampled (``unit``: users, items, samples ...)
+    or the seeds.
     """
 
     difference: float
@@ -52,7 +53,7 @@ class Comparison:
     ci_high: float
     share_above_zero: float
     n: int
-    unit: str  # "users" (paired bootstrap) or "seeds" (t-interval over seeds)
+    unit: str  # what the paired bootstrap resamples ("users", "items", ...), or "seeds" (t-interval)
     confidence: float = 0.95
     n_resamples: int | None = None
     metric: str = "metric"
@@ -64,8 +65,8 @@ class Comparison:
     def method(self) -> str:
         """How the interval was computed, in words, e.g. ``95% CI, paired bootstrap over 943 users``."""
         level = f"{self.confidence:.0%} CI"
-        if self.unit == "users":
-            return f"{level}, paired bootstrap over {self.n:,} users ({self.n_resamples:,} resamples)"
+        if self.unit != "seeds":
+            return f"{level}, paired bootstrap over {self.n:,} {self.unit} ({self.n_resamples:,} resamples)"
         return f"{self.confidence:.0%} CI, t-interval over {self.n} seeds"
 
     def excludes_zero(self, higher_is_better: bool = True) -> bool:
@@ -78,7 +79,7 @@ class Comparison:
         decimals = 3 if scale == 0 or scale >= 0.01 else min(8, 1 - math.floor(math.log10(scale)))
         low, high = f"{self.ci_low:.{decimals}f}", f"{self.ci_high:.{decimals}f}"
         interval = f"{self.difference:+.{decimals}f} [{low}, {high}]"
-        if self.unit == "users":
+        if self.unit != "seeds":
             return f"{interval}, {self.share_above_zero:.0%} of resamples > 0"
         above = round(self.share_above_zero * self.n)
         return f"{interval}, {above} of {self.n} seeds > 0"
@@ -141,8 +142,12 @@ def paired_bootstrap(
     seed: int = 0,
     metric: str = "metric",
     names: tuple[str, str] = ("A", "B"),
+    unit: str = "users",
 ) -> Comparison:
     """Paired bootstrap over users of the mean difference of a per-user metric, ``A - B``.
+
+    ``unit`` names what one value belongs to when it is not a user (``"items"`` for a per-item
+    kNN hit, ``"samples"`` for generated samples); it only changes how the result is described.
 
     ``metric_a`` and ``metric_b``: one value per user, same users in the same order (e.g.
     ``metrics.ndcg_at_k(lists_a, truth)`` and the same for B). Users with ``NaN`` in either are
@@ -171,7 +176,7 @@ def paired_bootstrap(
         ci_high=float(high),
         share_above_zero=float((resampled_means > 0).mean()),
         n=n,
-        unit="users",
+        unit=unit,
         confidence=confidence,
         n_resamples=n_resamples,
         metric=metric,

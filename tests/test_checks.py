@@ -5,11 +5,15 @@ import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 
 import pytest
 
 import course_utils.checks
 from course_utils.exercises import Exercise
+from course_utils.tools.syllabus import LESSONS
+
+REPO = Path(__file__).resolve().parents[1]
 
 EXERCISES = {
     f"{module.name}.{name}": exercise
@@ -34,8 +38,15 @@ def unsolved(*args, **kwargs):
     raise NotImplementedError("exercise not solved yet")
 
 
-def test_all_26_exercises_are_collected():
-    assert len(EXERCISES) == 26, sorted(EXERCISES)
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.stem)
+def test_every_notebook_has_two_exercises_each_checked_in_it(lesson):
+    """Issue 15: >= 2 exercises per notebook, each one checked in its solution notebook."""
+    number = lesson.stem[:2]
+    names = sorted(key.split(".", 1)[1] for key in EXERCISES if key.startswith(f"nb{number}."))
+    assert len(names) >= 2, f"notebook {number} has {len(names)} exercise(s): {names}"
+    source = (REPO / "solutions" / f"{lesson.stem}.ipynb").read_text(encoding="utf-8")
+    unchecked = [name for name in names if f"nb{number}.{name}.check(" not in source]
+    assert not unchecked, f"exercises never checked in {lesson.stem}: {unchecked}"
 
 
 @pytest.mark.parametrize("exercise", ALL)

@@ -19,6 +19,7 @@ from course_utils.models.click_model import (
     split_impressions,
     train_click_model,
 )
+from course_utils.models.fusion import GatedFusion
 
 CPU = torch.device("cpu")
 
@@ -75,6 +76,24 @@ def test_click_model_rejects_missing_modalities_and_explains_only_weighted_fusio
     assert gated.modality_weights(item_batch, user_batch).shape == (2, 2)
     with pytest.raises(ValueError, match="at least one modality"):
         ClickModel({})
+
+
+def test_click_model_accepts_a_fusion_class_and_builds_it_for_its_tokens():
+    features, _ = tiny_click_features()
+    item_batch, user_batch = features.lookup(torch.tensor([0, 1, 2]), torch.tensor([2, 3, 4]))
+    torch.manual_seed(0)
+    by_name = ClickModel({"text": 6, "image": 10}, hidden_dim=8, fusion="gated").eval()
+    torch.manual_seed(0)
+    by_class = ClickModel({"text": 6, "image": 10}, hidden_dim=8, fusion=GatedFusion).eval()
+    assert by_class.fusion.input_dims == [
+        16,
+        16,
+    ]  # one (item * user; item) token of 2 * hidden_dim per modality
+    assert torch.equal(by_name(item_batch, user_batch), by_class(item_batch, user_batch))
+    with pytest.raises(TypeError, match="output_dim"):
+        ClickModel({"text": 6}, hidden_dim=8, fusion=lambda dims, dim: torch.nn.Identity())
+    with pytest.raises(TypeError, match="a name"):
+        ClickModel({"text": 6}, hidden_dim=8, fusion=3)
 
 
 @pytest.mark.parametrize("fusion", ["concat", "attention"])

@@ -141,13 +141,17 @@ def test_classes_are_watched_too(capsys):
     assert "your code raised AttributeError" in reason and "return x.no_such_method()" in reason
 
 
-def test_claim_raises_only_when_required(capsys):
+def test_claim_raises_only_when_required(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "1")
     claim("1 < 2", True, "detail")
     assert "✅ 1 < 2 (detail)" in capsys.readouterr().out
     with pytest.raises(ClaimFailed, match="2 < 1"):
         claim("2 < 1", False)
     claim("2 < 1", False, required=False)
-    assert "not in this (reduced) run" in capsys.readouterr().out
+    assert "does not hold in this fast (reduced) run: 2 < 1" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_FAST", "0")
+    claim("2 < 1", False, required=False)
+    assert "does not hold in this full run: 2 < 1" in capsys.readouterr().out
 
 
 def test_assert_close_messages():

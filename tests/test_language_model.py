@@ -49,12 +49,38 @@ def test_loads_smollm2_with_its_exact_size(lm):
 def test_seeded_generation_is_deterministic_and_greedy_at_temperature_zero(lm):
     prompt = "Name a warm winter garment."
     rng_state = torch.random.get_rng_state()
-    first = lm.generate(prompt, max_new_tokens=8, temperature=1.0, seed=3)
-    assert first and lm.generate(prompt, max_new_tokens=8, temperature=1.0, seed=3) == first
+    first = lm.generate(prompt, max_new_tokens=8, temperature=1.0, seed=3, cache=False)
+    assert first and lm.generate(prompt, max_new_tokens=8, temperature=1.0, seed=3, cache=False) == first
     assert torch.equal(torch.random.get_rng_state(), rng_state)  # the global random state is untouched
-    assert lm.generate(prompt, max_new_tokens=8, temperature=1.0, seed=4) != first  # it does sample
-    greedy = lm.generate(prompt, max_new_tokens=8, temperature=0, seed=0)
-    assert lm.generate(prompt, max_new_tokens=8, temperature=0, seed=1) == greedy  # the seed plays no role
+    assert lm.generate(prompt, max_new_tokens=8, temperature=1.0, seed=4, cache=False) != first  # it samples
+    greedy = lm.generate(prompt, max_new_tokens=8, temperature=0, seed=0, cache=False)
+    assert lm.generate(prompt, max_new_tokens=8, temperature=0, seed=1, cache=False) == greedy  # seed unused
+
+
+def test_generations_are_cached_on_disk_per_prompt_and_setting(lm, tmp_path, monkeypatch):
+    local = copy.copy(lm)
+    local.checkpoint = tmp_path / lm.checkpoint.name  # generations go next to this (absent) checkpoint
+    prompt = "Name a warm winter garment."
+    fresh = local.generate(prompt, max_new_tokens=6, temperature=0)
+    stored = list((tmp_path / f"{lm.checkpoint.name}-generations").glob("*.txt"))
+    assert len(stored) == 1 and stored[0].read_text(encoding="utf-8") == fresh
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model ran although the answer was cached")
+
+    monkeypatch.setattr(local, "_generate", no_model)
+    assert local.generate(prompt, max_new_tokens=6, temperature=0) == fresh  # read back, model not run
+    with pytest.raises(AssertionError, match="the model ran"):
+        local.generate(prompt, max_new_tokens=7, temperature=0)  # another setting is another entry
+
+
+def test_an_unwritable_generation_cache_still_returns_the_text(lm, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    local = copy.copy(lm)
+    local.checkpoint = blocker / lm.checkpoint.name  # its parent is a file: nothing can be written there
+    with pytest.warns(UserWarning, match="could not cache a generated text"):
+        assert local.generate("Say yes.", max_new_tokens=3, temperature=0)
 
 
 def test_chat_template_wraps_a_prompt_as_a_user_turn(lm):

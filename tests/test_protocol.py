@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from course_utils.data.interactions import Interactions
-from course_utils.protocol import evaluation_split, select_on_validation
+from course_utils.protocol import evaluation_split, sample_evaluation_users, select_on_validation
 
 # User 0: items 0..9 at times 0..9 -> train 0..7, valid 8, test 9.
 # User 1: items 3, 1, 4, 0, 2 at times 1..5 -> train 3, 1, 4; valid 0; test 2.
@@ -130,3 +130,28 @@ def test_bad_objectives_get_clear_errors():
         select_on_validation([1, 2], "valid NDCG@10")
     with pytest.raises(ValueError, match="is not a column"):
         select_on_validation(pd.DataFrame({"a": [1, 2]}), "valid NDCG@10")
+
+
+def test_sample_evaluation_users_is_seeded_sorted_and_a_subset():
+    big = Interactions.from_events(
+        pd.DataFrame([(user, item, item) for user in range(40) for item in range(5)],
+                     columns=["user", "item", "timestamp"]),
+        n_users=40, n_items=5,
+    )
+    split = evaluation_split(big, "test")
+    sample = sample_evaluation_users(split, 7, seed=3)
+    assert sample.users.size == 7 and np.all(np.diff(sample.users) > 0)
+    assert set(sample.users) <= set(split.users)
+    assert np.array_equal(sample.users, sample_evaluation_users(split, 7, seed=3).users)
+    assert not np.array_equal(sample.users, sample_evaluation_users(split, 7, seed=4).users)
+    assert sample.ground_truth.shape[0] == 7 and sample.inputs is split.inputs
+
+
+def test_sample_evaluation_users_keeps_everyone_without_a_limit_and_rejects_bad_sizes():
+    split = evaluation_split(DATA, "test")
+    assert sample_evaluation_users(split, None, seed=0) is split
+    assert sample_evaluation_users(split, 99, seed=0) is split
+    with pytest.raises(ValueError, match="max_users must be a positive integer"):
+        sample_evaluation_users(split, 0, seed=0)
+    with pytest.raises(TypeError, match="must be an EvaluationSplit"):
+        sample_evaluation_users(split.users, 1, seed=0)

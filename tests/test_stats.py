@@ -181,6 +181,13 @@ def test_str_and_row_are_readable():
     assert str(Comparison(0.0, 0.0, 0.0, 0.0, 5, "seeds")) == "+0.000 [0.000, 0.000], 0 of 5 seeds > 0"
 
 
+def test_a_bootstrap_over_items_says_items():
+    hits_a, hits_b = np.tile([1.0, 0.0, 1.0, 1.0], 10), np.tile([1.0, 0.0, 0.0, 1.0], 10)
+    comparison = paired_bootstrap(hits_a, hits_b, metric="kNN accuracy", unit="items")
+    assert comparison.method == "95% CI, paired bootstrap over 40 items (2,000 resamples)"
+    assert comparison.difference == pytest.approx(0.25) and comparison.to_row()["over"] == "items"
+
+
 # --------------------------------------------------------------------------------------------
 # Claims
 # --------------------------------------------------------------------------------------------

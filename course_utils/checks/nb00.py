@@ -95,3 +95,157 @@ top_share_exercise = Exercise(
     ],
     alternatives=[_with_sorted, _with_negated_sort],
 )
+
+
+def head_share_per_user(
+    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, fraction: float = 0.1
+) -> np.ndarray:
+    """Per user: the share of her impressions that fall on the log's head, ``(n_users,)``.
+
+    The head is the ``ceil(fraction * n_items)`` items with the most impressions in the whole log
+    (``users[j]`` saw ``items[j]``); a user without impressions gets ``NaN``. Its mean over users is
+    close to the top-``fraction`` share of the log (equal when every user has as many impressions).
+    """
+    users, items = np.asarray(users), np.asarray(items)
+    if users.shape != items.shape or users.ndim != 1:
+        raise ValueError(
+            f"users and items must be 1-D arrays of equal length, got {users.shape} and {items.shape}"
+        )
+    exposure = np.bincount(items, minlength=n_items)
+    head = np.zeros(n_items, dtype=bool)
+    head[np.argsort(-exposure, kind="stable")[: int(np.ceil(fraction * n_items))]] = True
+    shown = np.bincount(users, minlength=n_users)
+    on_head = np.bincount(users, weights=head[items], minlength=n_users)
+    return np.where(shown > 0, on_head / np.maximum(shown, 1), np.nan)
+
+
+# A log of 4 users over 12 items. Exposure: item 7 -> 6, item 2 -> 4, item 9 -> 3, others <= 1, so the
+# head of 10% (ceil(1.2) = 2 items) is {7, 2}; int(1.2) = 1 item would be {7} only. User 1's own top
+# items are 9 and one of her single items, never {7, 2}. User 3 saw nothing.
+_HEAD_USERS = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
+_HEAD_ITEMS = np.array([7, 7, 2, 0, 9, 9, 2, 1, 3, 7, 7, 7, 7, 2, 2, 9, 4, 5, 6, 8])
+_HEAD_EXPECTED = np.array([3 / 4, 2 / 6, 5 / 10, np.nan])
+
+
+def _test_head_share_per_user(candidate) -> None:
+    got = candidate(_HEAD_USERS, _HEAD_ITEMS, 4, 12, 0.1)
+    got = np.asarray(got, dtype=float)
+    if got.shape != (4,):
+        if got.shape == (3,):
+            raise AssertionError(
+                "you returned 3 values for 4 users: user 3 saw nothing, but every user needs an entry "
+                "(NaN for a user without impressions), so that rows line up with user ids."
+            )
+        raise AssertionError(f"return one value per user, shape (n_users,) = (4,); got shape {got.shape}.")
+    if not np.isnan(got[3]):
+        raise AssertionError(
+            f"user 3 has no impressions, so her share is undefined: return NaN, not {got[3]:.3g}."
+        )
+    seen = got[:3]
+    if np.allclose(seen, [3, 2, 5]):
+        raise AssertionError(
+            "you returned the *number* of head impressions per user: divide by her impressions."
+        )
+    if np.allclose(seen, [2 / 4, 1 / 6, 3 / 10]):
+        raise AssertionError(
+            "your head has 1 item, but 10% of 12 items is 1.2 items: "
+            "round *up*, ceil(fraction * n_items) = 2."
+        )
+    if np.allclose(seen, [3 / 20, 2 / 20, 5 / 20]):
+        raise AssertionError("divide by each user's own number of impressions, not by the whole log's.")
+    if np.allclose(seen, [3 / 4, 3 / 6, 5 / 10]):
+        raise AssertionError(
+            "the head is one set for the whole log (its most-exposed items), not each user's own top items."
+        )
+    assert np.allclose(seen, _HEAD_EXPECTED[:3]), (
+        f"expected shares {np.round(_HEAD_EXPECTED[:3], 3).tolist()} for users 0-2 (head = items 7 and 2), "
+        f"got {np.round(seen, 3).tolist()}."
+    )
+    shares = np.asarray(
+        candidate(np.array([0, 1, 1, 1, 0]), np.array([5, 5, 0, 2, 0]), 2, 6, 0.3), dtype=float
+    )
+    assert np.allclose(shares, [1.0, 2 / 3]), (
+        "with fraction 0.3 the head is the ceil(1.8) = 2 most-exposed of 6 items, {5, 0}; expected [1, 2/3] "
+        f"for the log users [0, 1, 1, 1, 0], items [5, 5, 0, 2, 0], got {np.round(shares, 3).tolist()}."
+    )
+
+
+def _head_counts(users, items, n_users, n_items, fraction=0.1):
+    head = np.argsort(-np.bincount(items, minlength=n_items), kind="stable")[: math.ceil(fraction * n_items)]
+    counts = np.bincount(users, weights=np.isin(items, head), minlength=n_users)
+    return np.where(np.bincount(users, minlength=n_users) > 0, counts, np.nan)
+
+
+def _head_rounded_down(users, items, n_users, n_items, fraction=0.1):
+    head = np.argsort(-np.bincount(items, minlength=n_items), kind="stable")[: int(fraction * n_items)]
+    shown = np.bincount(users, minlength=n_users)
+    on_head = np.bincount(users, weights=np.isin(items, head), minlength=n_users)
+    return np.where(shown > 0, on_head / np.maximum(shown, 1), np.nan)
+
+
+def _head_whole_log_denominator(users, items, n_users, n_items, fraction=0.1):
+    head = np.argsort(-np.bincount(items, minlength=n_items), kind="stable")[: math.ceil(fraction * n_items)]
+    on_head = np.bincount(users, weights=np.isin(items, head), minlength=n_users)
+    return np.where(np.bincount(users, minlength=n_users) > 0, on_head / len(items), np.nan)
+
+
+def _head_per_user(users, items, n_users, n_items, fraction=0.1):
+    shares = np.full(n_users, np.nan)
+    for user in np.unique(users):
+        mine = items[users == user]
+        own_head = np.argsort(-np.bincount(mine, minlength=n_items), kind="stable")[
+            : math.ceil(fraction * n_items)
+        ]
+        shares[user] = np.isin(mine, own_head).mean()
+    return shares
+
+
+def _head_users_dropped(users, items, n_users, n_items, fraction=0.1):
+    head = np.argsort(-np.bincount(items, minlength=n_items), kind="stable")[: math.ceil(fraction * n_items)]
+    return np.array([np.isin(items[users == user], head).mean() for user in np.unique(users)])
+
+
+def _head_with_pandas(users, items, n_users, n_items, fraction=0.1):
+    import pandas as pd
+
+    exposure = pd.Series(items).value_counts()
+    head = set(exposure.index[: math.ceil(fraction * n_items)])
+    on_head = pd.Series([item in head for item in items], index=users)
+    return on_head.groupby(level=0).mean().reindex(range(n_users)).to_numpy(dtype=float)
+
+
+def _head_with_loops(users, items, n_users, n_items, fraction=0.1):
+    exposure = [0] * n_items
+    for item in items:
+        exposure[item] += 1
+    ranked = sorted(range(n_items), key=lambda item: -exposure[item])
+    head = set(ranked[: math.ceil(fraction * n_items)])
+    shown, on_head = [0] * n_users, [0] * n_users
+    for user, item in zip(users, items, strict=True):
+        shown[user] += 1
+        on_head[user] += item in head
+    return np.array([on_head[u] / shown[u] if shown[u] else np.nan for u in range(n_users)])
+
+
+head_share_per_user_exercise = Exercise(
+    "Each shopper's share of impressions on the head",
+    test=_test_head_share_per_user,
+    hints=(
+        "Two steps: first find the head of the whole log (its most-exposed items, as in top_share), then, "
+        "for each user, which fraction of *her* impressions landed on it. Users without impressions get NaN.",
+        "exposure = impressions per item (np.bincount with minlength n_items); the head is the "
+        "ceil(fraction * n_items) items with the largest exposure; per user, divide her impressions on the "
+        "head (a bincount over users, weighted by 'is in the head') by all her impressions.",
+    ),
+    reference=head_share_per_user,
+    mistakes=[
+        Mistake("counts instead of shares", _head_counts, "divide by her impressions"),
+        Mistake("int() rounds the head down", _head_rounded_down, "round *up*"),
+        Mistake(
+            "divided by the whole log", _head_whole_log_denominator, "each user's own number of impressions"
+        ),
+        Mistake("each user's own head", _head_per_user, "one set for the whole log"),
+        Mistake("users without impressions dropped", _head_users_dropped, "every user needs an entry"),
+    ],
+    alternatives=[_head_with_pandas, _head_with_loops],
+)

@@ -1,4 +1,4 @@
-"""Exercises of notebook 01 (autoencoders and VAEs): the reparameterisation trick and the ELBO."""
+"""Exercises of notebook 01 (autoencoders and VAEs): reparameterisation, the ELBO, the training step."""
 
 from __future__ import annotations
 
@@ -215,4 +215,148 @@ elbo_loss = Exercise(
         Mistake(name, _elbo_slip(name), message.split(":")[0]) for name, (_, message) in _ELBO_SLIPS.items()
     ],
     alternatives=[_elbo_with_sigmoid, _elbo_with_softplus],
+)
+
+
+def vae_training_step(
+    model: vae.ImageVAE, optimizer: torch.optim.Optimizer, batch: torch.Tensor, beta: float
+) -> dict[str, float]:
+    """One optimiser step on the negative (beta-)ELBO of ``batch``; returns the batch's two loss terms.
+
+    Encode ``(mu, logvar)``, sample ``z`` by ``reparameterize``, decode pixel logits, take
+    ``elbo_loss(logits, batch, mu, logvar, beta)``, zero the gradients, backpropagate, step.
+    Returns ``{"reconstruction": mean BCE per image, "KL": mean KL per image}`` of that batch, in nats.
+    """
+    return _vae_step_variant(model, optimizer, batch, beta)
+
+
+def _vae_step_variant(
+    model, optimizer, batch, beta, sample=True, use_beta=True, zero_grad=True, sign=1.0, step=True
+) -> dict[str, float]:
+    model.train()
+    mu, logvar = model.encode(batch)  # each (B, latent_dim)
+    z = vae.reparameterize(mu, logvar) if sample else mu
+    logits = model.decoder(z)  # (B, 3, 28, 28)
+    loss = sign * vae.elbo_loss(logits, batch, mu, logvar, beta if use_beta else 1.0)
+    if zero_grad:
+        optimizer.zero_grad()
+    loss.backward()
+    if step:
+        optimizer.step()
+    return {
+        "reconstruction": vae.bernoulli_reconstruction(logits, batch).mean().item(),
+        "KL": vae.gaussian_kl(mu, logvar).mean().item(),
+    }
+
+
+_STEP_SLIPS = {
+    "optimizer.step() missing": ({"step": False}, "the weights did not change: call optimizer.step()"),
+    "mu decoded, no sampling": (
+        {"sample": False},
+        "you decoded mu: sample z = reparameterize(mu, logvar) and decode z "
+        "(the noise is what makes it a VAE)",
+    ),
+    "beta ignored": ({"use_beta": False}, "the step ignores beta: pass it to elbo_loss"),
+    "gradients not zeroed": (
+        {"zero_grad": False},
+        "gradients pile up from step to step: call optimizer.zero_grad() before loss.backward()",
+    ),
+    "loss maximised": (
+        {"sign": -1.0},
+        "the weights moved uphill: minimise the negative ELBO, do not negate it",
+    ),
+}
+
+
+def _run_steps(step_function, beta: float, n_steps: int = 2, **variant):
+    """Run ``n_steps`` steps on a tiny VAE from a fixed start; the same noise for every caller."""
+    torch.manual_seed(0)
+    model = vae.ImageVAE(latent_dim=2, channels=4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    batch = torch.rand(6, 3, 28, 28, generator=torch.Generator().manual_seed(1))
+    logs = []
+    for step in range(n_steps):
+        torch.manual_seed(100 + step)  # the noise eps of this step
+        if variant:
+            logs.append(_vae_step_variant(model, optimizer, batch, beta, **variant))
+        else:
+            logs.append(step_function(model, optimizer, batch, beta))
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), logs
+
+
+def _test_vae_training_step(candidate) -> None:
+    weights, logs = _run_steps(candidate, beta=4.0)
+    if not isinstance(logs[0], dict) or not {"reconstruction", "KL"} <= set(logs[0]):
+        raise AssertionError(
+            "return a dict with the batch's two loss terms, {'reconstruction': ..., 'KL': ...} "
+            "(fit logs them)."
+        )
+    expected_weights, expected_logs = _run_steps(None, beta=4.0, step=True)
+    if torch.allclose(weights, expected_weights, atol=1e-6):
+        for got, expected in zip(logs, expected_logs, strict=True):
+            assert_close(
+                [got["reconstruction"], got["KL"]],
+                [expected["reconstruction"], expected["KL"]],
+                "the returned reconstruction and KL (mean per image, before the step)",
+                rtol=1e-3,
+            )
+        return
+    for _, (variant, message) in _STEP_SLIPS.items():
+        variant_weights, _ = _run_steps(None, beta=4.0, **variant)
+        if torch.allclose(weights, variant_weights, atol=1e-6):
+            raise AssertionError(message + ".")
+    raise AssertionError(
+        "after two steps on a tiny VAE your weights differ from the reference's: encode, sample z with "
+        "reparameterize, decode, elbo_loss with beta, zero the gradients, backward, step -- in that order."
+    )
+
+
+def _step_with_functional_terms(model, optimizer, batch, beta):
+    model.train()
+    mu, logvar = model.encode(batch)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    logits = model.decoder(z)
+    reconstruction = F.binary_cross_entropy_with_logits(logits, batch, reduction="none").flatten(1).sum(1)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    loss = (reconstruction + beta * kl).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"reconstruction": reconstruction.mean().item(), "KL": kl.mean().item()}
+
+
+def _step_zero_grad_after(model, optimizer, batch, beta):
+    model.train()
+    mu, logvar = model.encode(batch)
+    logits = model.decoder(vae.reparameterize(mu, logvar))
+    vae.elbo_loss(logits, batch, mu, logvar, beta).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)  # clearing after the step works as well, from a clean start
+    with torch.no_grad():
+        return {
+            "reconstruction": vae.bernoulli_reconstruction(logits, batch).mean().item(),
+            "KL": vae.gaussian_kl(mu, logvar).mean().item(),
+        }
+
+
+vae_training_step_exercise = Exercise(
+    "The VAE training step",
+    test=_test_vae_training_step,
+    hints=(
+        "One step is the forward pass of the picture above, the loss, then the three optimiser calls every "
+        "PyTorch training loop makes. Use your reparameterize and elbo_loss.",
+        "mu, logvar = model.encode(batch); z from reparameterize; logits from model.decoder(z); loss = "
+        "elbo_loss(logits, batch, mu, logvar, beta); then zero the gradients, backward, optimizer step. "
+        "Return the mean reconstruction (bernoulli_reconstruction) and mean KL (gaussian_kl) of the batch.",
+    ),
+    reference=vae_training_step,
+    mistakes=[
+        Mistake(
+            name,
+            lambda m, o, b, beta, v=variant: _vae_step_variant(m, o, b, beta, **v),
+            message.split(":")[0],
+        )
+        for name, (variant, message) in _STEP_SLIPS.items()
+    ],
+    alternatives=[_step_with_functional_terms, _step_zero_grad_after],
 )

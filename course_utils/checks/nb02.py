@@ -146,19 +146,38 @@ generator_loss = Exercise(
 )
 
 
-def _test_sample_diversity(candidate) -> None:
-    def entropy_of(labels, n_classes):
-        result = candidate(np.asarray(labels), n_classes)
-        return float(getattr(result, "normalised_entropy", result))
+def _report_of(candidate, labels, n_classes):
+    """Call the learner's function as the notebook does (int labels) and check the report's contract."""
+    labels = np.asarray(labels, dtype=np.int64)
+    result = candidate(labels, n_classes)
+    if not (hasattr(result, "normalised_entropy") and hasattr(result, "class_share")):
+        raise AssertionError(
+            f"return a SampleDiversity report, SampleDiversity(normalised_entropy=..., class_share=...), "
+            f"not a {type(result).__name__}: the notebook reads both fields (the score and the bar chart)."
+        )
+    share = np.asarray(result.class_share, dtype=float)
+    if share.shape != (n_classes,):
+        raise AssertionError(
+            f"class_share must have one entry per class, zeros included: shape ({n_classes},), "
+            f"got {share.shape}."
+        )
+    if np.isclose(share.sum(), len(labels)) and len(labels) != 1:
+        raise AssertionError(
+            "class_share holds counts; divide by the number of samples so the shares sum to 1."
+        )
+    assert_close(share, np.bincount(labels, minlength=n_classes) / len(labels), "class_share")
+    return float(result.normalised_entropy)
 
-    uniform = entropy_of(np.arange(100) % 5, 5)
+
+def _test_sample_diversity(candidate) -> None:
+    uniform = _report_of(candidate, np.arange(100) % 5, 5)
     if math.isclose(uniform, math.log(5), rel_tol=1e-4) or math.isclose(uniform, math.log2(5), rel_tol=1e-4):
         raise AssertionError("you returned the raw entropy; divide by ln(n_classes) so that uniform gives 1.")
     if math.isclose(uniform, -1.0, rel_tol=1e-6):
         raise AssertionError("the score is negative: the entropy is -sum p ln p (mind the minus sign).")
     if not math.isclose(uniform, 1.0, rel_tol=1e-6):
         raise AssertionError(f"samples spread evenly over all classes should score 1, got {uniform:.4f}.")
-    half = entropy_of([0, 0, 1, 1], 4)
+    half = _report_of(candidate, [0, 0, 1, 1], 4)
     if not math.isfinite(half):
         raise AssertionError("a class with share 0 gives 0 * log 0 = NaN: skip zero shares (0 log 0 = 0).")
     if math.isclose(half, 1.0, rel_tol=1e-6):
@@ -167,39 +186,72 @@ def _test_sample_diversity(candidate) -> None:
             "the number of all classes, not only of those that occur."
         )
     assert_close(half, 0.5, "the score of [0, 0, 1, 1] with 4 classes")
-    collapsed = entropy_of(np.full(50, 3), 5)
+    collapsed = _report_of(candidate, np.full(50, 3), 5)
     if not math.isfinite(collapsed) or abs(collapsed) > 1e-9:
         raise AssertionError(
             f"all samples in one class (complete mode collapse) should score 0, got {collapsed:.4f}."
         )
 
 
+def _shares(predictions, n_classes):
+    return np.bincount(predictions, minlength=n_classes) / len(predictions)
+
+
+def _report(entropy, share):
+    return gan.SampleDiversity(normalised_entropy=float(entropy), class_share=share)
+
+
+def _float_only(predictions, n_classes):
+    share = _shares(predictions, n_classes)
+    used = share[share > 0]
+    return float(-(used * np.log(used)).sum() / np.log(n_classes))
+
+
 def _raw_entropy(predictions, n_classes):
-    share = np.bincount(predictions, minlength=n_classes) / len(predictions)
-    share = share[share > 0]
-    return -(share * np.log(share)).sum()
+    share = _shares(predictions, n_classes)
+    used = share[share > 0]
+    return _report(-(used * np.log(used)).sum(), share)
 
 
 def _zero_shares_kept(predictions, n_classes):
-    share = np.bincount(predictions, minlength=n_classes) / len(predictions)
-    return -(share * np.log(share)).sum() / np.log(n_classes)
+    share = _shares(predictions, n_classes)
+    return _report(-(share * np.log(share)).sum() / np.log(n_classes), share)
 
 
 def _observed_classes(predictions, n_classes):
     share = np.unique(predictions, return_counts=True)[1] / len(predictions)
-    return -(share * np.log(share)).sum() / np.log(len(share))
+    return _report(-(share * np.log(share)).sum() / np.log(len(share)), _shares(predictions, n_classes))
 
 
 def _minus_sign_dropped(predictions, n_classes):
-    share = np.bincount(predictions, minlength=n_classes) / len(predictions)
-    share = share[share > 0]
-    return (share * np.log(share)).sum() / np.log(n_classes)
+    share = _shares(predictions, n_classes)
+    used = share[share > 0]
+    return _report((used * np.log(used)).sum() / np.log(n_classes), share)
+
+
+def _share_of_observed_classes_only(predictions, n_classes):
+    share = np.unique(predictions, return_counts=True)[1] / len(predictions)
+    return _report(-(share * np.log(share)).sum() / np.log(n_classes), share)
+
+
+def _counts_as_shares(predictions, n_classes):
+    counts = np.bincount(predictions, minlength=n_classes)
+    used = counts[counts > 0] / len(predictions)
+    return _report(-(used * np.log(used)).sum() / np.log(n_classes), counts)
 
 
 def _counter_loop(predictions, n_classes):
     counts = Counter(predictions.tolist())
     total = len(predictions)
-    return sum(-c / total * math.log(c / total) for c in counts.values()) / math.log(n_classes)
+    share = np.array([counts.get(c, 0) / total for c in range(n_classes)])
+    return _report(
+        sum(-n / total * math.log(n / total) for n in counts.values()) / math.log(n_classes), share
+    )
+
+
+def _with_scipy(predictions, n_classes):
+    counts = np.bincount(predictions, minlength=n_classes)
+    return _report(scipy_entropy(counts) / np.log(n_classes), counts / counts.sum())
 
 
 sample_diversity = Exercise(
@@ -208,8 +260,9 @@ sample_diversity = Exercise(
     hints=(
         "Count how often each class occurs, turn the counts into shares, and measure how even they are "
         "with the entropy. Scale it so that 'all classes equally often' scores 1.",
-        "p_c = share of samples in class c (a bincount with minlength n_classes); entropy = -sum p_c ln p_c "
-        "over the classes with p_c > 0 (0 ln 0 = 0); divide by ln(n_classes).",
+        "p_c = share of samples in class c (a bincount with minlength n_classes, divided by the number of "
+        "samples): that array is class_share. entropy = -sum p_c ln p_c over the classes with p_c > 0 "
+        "(0 ln 0 = 0); divide by ln(n_classes) for normalised_entropy, and return both in a SampleDiversity.",
     ),
     reference=gan.sample_diversity,
     mistakes=[
@@ -217,11 +270,146 @@ sample_diversity = Exercise(
         Mistake("0 log 0 = NaN", _zero_shares_kept, "skip zero shares"),
         Mistake("normalised by the classes that occur", _observed_classes, "not only of those that occur"),
         Mistake("minus sign dropped", _minus_sign_dropped, "mind the minus sign"),
+        Mistake("a float instead of the report", _float_only, "return a SampleDiversity report"),
+        Mistake("shares of the observed classes only", _share_of_observed_classes_only, "zeros included"),
+        Mistake("counts instead of shares", _counts_as_shares, "class_share holds counts"),
     ],
-    alternatives=[
-        _counter_loop,
-        lambda predictions, n_classes: (
-            scipy_entropy(np.bincount(predictions, minlength=n_classes)) / np.log(n_classes)
-        ),
+    alternatives=[_counter_loop, _with_scipy],
+)
+
+
+def bootstrap_difference(
+    a: np.ndarray, b: np.ndarray, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """``mean(a) - mean(b)`` and its 95% percentile-bootstrap CI for two **independent** samples.
+
+    Each resample draws ``len(a)`` values of ``a`` and, separately, ``len(b)`` values of ``b`` with
+    replacement; the CI is the 2.5% and 97.5% quantiles of the resampled differences of means
+    (Efron & Tibshirani, 1993, ch. 13). A sample of one value (e.g. ``[0.1]``, chance) is a constant.
+    For two systems scored on the *same* users use :func:`course_utils.stats.paired_bootstrap`.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    means_a = a[rng.integers(0, len(a), size=(n_resamples, len(a)))].mean(axis=1)  # (n_resamples,)
+    means_b = b[rng.integers(0, len(b), size=(n_resamples, len(b)))].mean(axis=1)
+    low, high = np.quantile(means_a - means_b, [0.025, 0.975])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+_HALF = np.tile([0.0, 1.0], 100)  # mean 0.5, n = 200
+_QUARTER = np.tile([0.0, 0.0, 0.0, 1.0], 50)  # mean 0.25, n = 200
+
+
+def _test_bootstrap_difference(candidate) -> None:
+    result = candidate(np.ones(50), np.zeros(40), n_resamples=5000, seed=1)
+    if not isinstance(result, tuple | list) or len(result) != 3:
+        raise AssertionError("return three numbers: (difference, low, high).")
+    difference, low, high = (float(value) for value in result)
+    if not np.allclose([difference, low, high], [1.0, 1.0, 1.0]):
+        raise AssertionError(
+            f"a = all ones, b = all zeros: every resample gives 1 - 0, so expect (1, 1, 1); got "
+            f"({difference:.3f}, {low:.3f}, {high:.3f})."
+        )
+    difference, low, high = (float(v) for v in candidate(_HALF, [0.1], n_resamples=5000, seed=1))
+    if not np.isclose(difference, 0.4):
+        raise AssertionError(
+            f"mean(a) - mean(b) = 0.5 - 0.1 = 0.4 (b = [0.1] is a constant), got {difference:.4f}."
+        )
+    if high - low < 1e-9:
+        raise AssertionError(
+            "your interval has zero width: resample *with* replacement (rng.integers or rng.choice with "
+            "replace=True), a permutation always has the same mean."
+        )
+    difference, low, high = (float(v) for v in candidate(_HALF, _HALF.copy(), n_resamples=5000, seed=1))
+    if high - low < 1e-9:
+        raise AssertionError(
+            "a and b hold the same values and your interval has zero width: you drew the same indices for a "
+            "and b (a paired bootstrap). The two samples are independent (generated images, real images), so "
+            "draw indices for each separately."
+        )
+    difference, low, high = (float(v) for v in candidate(_QUARTER, _HALF, n_resamples=5000, seed=1))
+    if not np.isclose(difference, -0.25):
+        raise AssertionError(f"mean(a) - mean(b) = 0.25 - 0.5 = -0.25, got {difference:.4f}.")
+    half_width = (high - low) / 2
+    independent = 1.96 * math.sqrt(0.1875 / 200 + 0.25 / 200)  # about 0.092
+    if abs(half_width - 1.96 * math.sqrt(0.1875 / 200)) < 0.006:
+        raise AssertionError(
+            "your interval only reflects the noise of a: resample b too, it is a sample as well."
+        )
+    if abs(half_width - 1.645 * independent / 1.96) < 0.006:
+        raise AssertionError("that is a 90% interval: take the 2.5% and 97.5% quantiles for 95%.")
+    if abs(half_width - independent) > 0.008 or abs((low + high) / 2 + 0.25) > 0.01:
+        raise AssertionError(
+            f"for a = [0, 0, 0, 1] x 50 and b = [0, 1] x 100 the 95% CI is about -0.25 +- {independent:.3f}; "
+            f"got [{low:.3f}, {high:.3f}]."
+        )
+
+
+def _bootstrap_b_fixed(a, b, n_resamples=2000, seed=0):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    means_a = a[np.random.default_rng(seed).integers(0, len(a), size=(n_resamples, len(a)))].mean(axis=1)
+    low, high = np.quantile(means_a - b.mean(), [0.025, 0.975])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def _bootstrap_paired_indices(a, b, n_resamples=2000, seed=0):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    index = np.random.default_rng(seed).integers(0, len(a), size=(n_resamples, len(a)))
+    resampled_b = b[index % len(b)]
+    low, high = np.quantile(a[index].mean(axis=1) - resampled_b.mean(axis=1), [0.025, 0.975])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def _bootstrap_ninety(a, b, n_resamples=2000, seed=0):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    means_a = a[rng.integers(0, len(a), size=(n_resamples, len(a)))].mean(axis=1)
+    means_b = b[rng.integers(0, len(b), size=(n_resamples, len(b)))].mean(axis=1)
+    low, high = np.quantile(means_a - means_b, [0.05, 0.95])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def _bootstrap_without_replacement(a, b, n_resamples=2000, seed=0):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    differences = [rng.permutation(a).mean() - rng.permutation(b).mean() for _ in range(n_resamples)]
+    low, high = np.quantile(differences, [0.025, 0.975])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def _bootstrap_with_choice_loop(a, b, n_resamples=2000, seed=0):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    differences = np.empty(n_resamples)
+    for r in range(n_resamples):
+        differences[r] = rng.choice(a, size=len(a)).mean() - rng.choice(b, size=len(b)).mean()
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def _normal_approximation(a, b, n_resamples=2000, seed=0):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    standard_error = math.sqrt(a.var() / len(a) + b.var() / len(b))
+    difference = float(a.mean() - b.mean())
+    return difference, difference - 1.96 * standard_error, difference + 1.96 * standard_error
+
+
+bootstrap_difference_exercise = Exercise(
+    "A bootstrap interval for two independent samples",
+    test=_test_bootstrap_difference,
+    hints=(
+        "Pretend each sample is its whole population: redraw each one (with replacement, same size) many "
+        "times, and look at how much the difference of the two means moves.",
+        "For each of n_resamples rounds: draw len(a) indices into a and, independently, len(b) indices into "
+        "b (rng.integers(0, n, size=...)), take the difference of the two means. The CI is the 2.5% and "
+        "97.5% quantiles of those differences; return (mean(a) - mean(b), low, high).",
+    ),
+    reference=bootstrap_difference,
+    mistakes=[
+        Mistake("b not resampled", _bootstrap_b_fixed, "resample b too"),
+        Mistake("paired indices", _bootstrap_paired_indices, "draw indices for each separately"),
+        Mistake("90% interval", _bootstrap_ninety, "2.5% and 97.5%"),
+        Mistake("without replacement", _bootstrap_without_replacement, "*with* replacement"),
     ],
+    alternatives=[_bootstrap_with_choice_loop, _normal_approximation],
 )

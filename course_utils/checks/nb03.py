@@ -1,4 +1,5 @@
-"""Exercises of notebook 03 (self-attention): scaled dot-product attention and the causal mask."""
+"""Exercises of notebook 03 (self-attention): scaled dot-product attention, the causal mask and
+multi-head attention."""
 
 from __future__ import annotations
 
@@ -235,4 +236,169 @@ causal_mask = Exercise(
         lambda length: torch.arange(length)[:, None] >= torch.arange(length)[None, :],
         lambda length: torch.tril(torch.ones(length, length)).bool(),
     ],
+)
+
+
+def _multi_head(module, x, mask=None, split="heads", merge="heads", project=True, scale="head",
+                use_mask=True, one_head=False):
+    """Multi-head attention with ``module``'s projections, written right or with one catalogued slip."""
+    batch, length, d_model = x.shape
+    n_heads = 1 if one_head else module.n_heads
+    head_dim = d_model // n_heads
+
+    def heads(projected):  # (B, L, d) -> (B, h, L, d/h)
+        if split == "heads":
+            return projected.reshape(batch, length, n_heads, head_dim).permute(0, 2, 1, 3)
+        return projected.reshape(batch, n_heads, length, head_dim)  # slip: mixes positions and features
+
+    q, k, v = heads(module.query(x)), heads(module.key(x)), heads(module.value(x))
+    scores = q @ k.transpose(-2, -1) / math.sqrt(head_dim if scale == "head" else d_model)
+    if mask is not None and use_mask:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (B, h, L, L)
+    out = weights @ v  # (B, h, L, d/h)
+    if merge == "heads":
+        merged = out.permute(0, 2, 1, 3).reshape(batch, length, d_model)
+    else:
+        merged = out.reshape(batch, length, d_model)  # slip: heads not moved back next to each other
+    return (module.output(merged) if project else merged), weights
+
+
+_MHA_SLIPS = {  # slip -> (flags of _multi_head, the diagnosis the learner reads)
+    "no output projection": (
+        {"project": False},
+        "apply the output projection (self.output, W^O) to the merged heads.",
+    ),
+    "heads split wrongly": (
+        {"split": "wrong"},
+        "split the last dimension into heads: reshape (B, L, d) to (B, L, h, d/h), then move the head axis "
+        "forward to (B, h, L, d/h). Reshaping straight to (B, h, L, d/h) mixes positions and features.",
+    ),
+    "heads merged wrongly": (
+        {"merge": "wrong"},
+        "move the head axis back before merging: (B, h, L, d/h) -> (B, L, h, d/h) -> (B, L, d). "
+        "Reshaping straight from (B, h, L, d/h) puts different positions side by side.",
+    ),
+    "scaled by sqrt(d_model)": (
+        {"scale": "model"},
+        "each head's scores are scaled by the square root of the *head* dimension d_model / n_heads, not "
+        "of d_model.",
+    ),
+    "mask ignored": ({"use_mask": False}, "pass the mask on to the attention"),
+}
+
+
+def _test_multi_head_attention(candidate) -> None:
+    generator = torch.Generator().manual_seed(3)
+    for n_heads in (2, 4, 1):
+        torch.manual_seed(n_heads)
+        reference = attention.MultiHeadAttention(d_model=8, n_heads=n_heads).double().eval()
+        module = candidate(d_model=8, n_heads=n_heads).double()
+        try:
+            module.load_state_dict(reference.state_dict())
+        except RuntimeError as error:
+            raise AssertionError(
+                "keep the four projections as given (query, key, value, output, each nn.Linear(d_model, "
+                f"d_model)): the check loads the course module's weights into yours. {error}"
+            ) from None
+        x = torch.randn(2, 5, 8, generator=generator, dtype=torch.float64)  # (B, L, d)
+        for mask in (None, attention.causal_mask(5)):
+            result = module(x, mask) if mask is not None else module(x)
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise AssertionError("return a pair (output, weights).")
+            output, weights = result
+            expected_output, expected_weights = reference(x, mask)
+            if tuple(weights.shape) != tuple(expected_weights.shape):
+                raise AssertionError(
+                    f"the weights should hold one (L, L) matrix per head: shape (batch, n_heads, L, L) = "
+                    f"{tuple(expected_weights.shape)}, got {tuple(weights.shape)}. Split the projections "
+                    "into n_heads heads of d_model / n_heads and do not average the heads' weights."
+                )
+            if tuple(output.shape) != tuple(expected_output.shape):
+                raise AssertionError(
+                    f"the output should have the input's shape (batch, L, d_model) = {tuple(x.shape)}, got "
+                    f"{tuple(output.shape)}: merge the heads back into d_model features."
+                )
+            got = output.detach().double()
+            if not torch.allclose(got, expected_output.detach(), atol=1e-8):
+                for flags, diagnosis in _MHA_SLIPS.values():
+                    slip = _multi_head(reference, x, mask, **flags)[0].detach()
+                    if torch.allclose(got, slip, atol=1e-8):
+                        raise AssertionError(diagnosis)
+                where = "with the causal mask" if mask is not None else "without a mask"
+                assert_close(got, expected_output, f"the output {where}, n_heads={n_heads}", atol=1e-8)
+            assert_close(weights, expected_weights, f"the weights, n_heads={n_heads}", atol=1e-8)
+
+
+class _Projections(torch.nn.Module):
+    """The given part of the learner's module: four projections named like the course's."""
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads, self.head_dim = n_heads, d_model // n_heads
+        self.query, self.key, self.value, self.output = (torch.nn.Linear(d_model, d_model) for _ in range(4))
+
+
+def _slipped(**flags) -> type[torch.nn.Module]:
+    """A learner's module whose forward makes the slip named by ``flags`` (see ``_multi_head``)."""
+
+    def forward(self, x, mask=None):
+        return _multi_head(self, x, mask, **flags)
+
+    return type("MultiHeadAttention", (_Projections,), {"forward": forward})
+
+
+class _LoopOverHeads(_Projections):
+    """An accepted answer: one head at a time on column slices of the projections, then concatenated."""
+
+    def forward(self, x, mask=None):
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        outputs, weights = [], []
+        for head in range(self.n_heads):
+            columns = slice(head * self.head_dim, (head + 1) * self.head_dim)
+            out, w = attention.scaled_dot_product_attention(
+                q[..., columns], k[..., columns], v[..., columns], mask
+            )
+            outputs.append(out)
+            weights.append(w)
+        return self.output(torch.cat(outputs, dim=-1)), torch.stack(weights, dim=1)
+
+
+class _Einsum(_Projections):
+    """An accepted answer: einsum over an explicit head axis, softmax written out."""
+
+    def forward(self, x, mask=None):
+        batch, length, _ = x.shape
+        q, k, v = (
+            p(x).view(batch, length, self.n_heads, self.head_dim) for p in (self.query, self.key, self.value)
+        )
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / self.head_dim**0.5
+        if mask is not None:
+            scores = torch.where(mask, scores, torch.tensor(float("-inf"), dtype=scores.dtype))
+        weights = scores.softmax(dim=-1)
+        merged = torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, -1)
+        return self.output(merged), weights
+
+
+multi_head_attention = Exercise(
+    "Multi-head attention",
+    test=_test_multi_head_attention,
+    hints=(
+        "Each head attends in its own d_model / n_heads slice of the projected queries, keys and values; "
+        "afterwards the heads' outputs are put side by side again and mixed by the output projection.",
+        "Project x three times; reshape each (B, L, d) result to (B, L, h, d/h) and move the head axis to "
+        "position 1, giving (B, h, L, d/h). Attend per head with the mask (your scaled_dot_product_attention "
+        "handles the leading axes). Move the head axis back, flatten to (B, L, d), apply W^O, and return "
+        "that with the (B, h, L, L) weights.",
+    ),
+    reference=attention.MultiHeadAttention,
+    mistakes=[
+        Mistake("no output projection", _slipped(project=False), "self.output"),
+        Mistake("heads split wrongly", _slipped(split="wrong"), "mixes positions and features"),
+        Mistake("heads merged wrongly", _slipped(merge="wrong"), "move the head axis back"),
+        Mistake("scaled by sqrt(d_model)", _slipped(scale="model"), "*head* dimension"),
+        Mistake("mask ignored", _slipped(use_mask=False), "pass the mask on"),
+        Mistake("one big head", _slipped(one_head=True), "one (L, L) matrix per head"),
+    ],
+    alternatives=[_LoopOverHeads, _Einsum],
 )

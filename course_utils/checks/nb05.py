@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 from scipy.spatial.distance import cdist
 
 from course_utils.encoders import similarity
-from course_utils.exercises import Exercise, Mistake, assert_close
+from course_utils.exercises import Exercise, LearnerCodeFailed, Mistake, assert_close
 
 
 def _test_pairwise_distances(candidate) -> None:
@@ -138,6 +139,20 @@ def _test_knn_accuracy(candidate) -> None:
             got, expected, f"leave-one-out accuracy with k={k}, metric={metric!r} on random two-class data"
         )
     assert_close(accuracy, 6 / 8, "accuracy on two clusters with one odd label each")
+    # The notebook passes items["category"]: a pandas Series of names whose index need not be 0..n-1.
+    series_labels = pd.Series(np.where(random_labels == 1, "Coat", "Bag"), index=np.arange(100, 160))
+    try:
+        got = float(candidate(random_features, series_labels, k=5))
+    except LearnerCodeFailed as failure:
+        raise AssertionError(
+            "the notebook calls it with a pandas Series of category names (items['category']), whose "
+            "index is not 0..n-1: turn the labels into an array first (np.asarray). " + failure.message
+        ) from None
+    assert_close(
+        got,
+        similarity.knn_accuracy(random_features, series_labels.to_numpy(), k=5),
+        "accuracy with the labels given as a pandas Series (as the notebook passes items['category'])",
+    )
 
 
 def _knn(features, labels, k=10, metric="cosine", leave_out=True, use_k=True, use_metric=True, share=True):
@@ -151,6 +166,17 @@ def _knn(features, labels, k=10, metric="cosine", leave_out=True, use_k=True, us
         for row, label in zip(neighbours, labels, strict=True)
     )
     return hits / len(labels) if share else hits
+
+
+def _knn_series_by_label(features, labels, k=10, metric="cosine"):
+    """Indexes ``labels`` as given: fine for an array, a KeyError for a Series indexed 100..159."""
+    distances = similarity.pairwise_distances(features, metric)
+    np.fill_diagonal(distances, np.inf)
+    neighbours = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    hits = [
+        Counter(labels[j] for j in row).most_common(1)[0][0] == labels[i] for i, row in enumerate(neighbours)
+    ]
+    return float(np.mean(hits))
 
 
 def _knn_with_bincount(features, labels, k=10, metric="cosine"):
@@ -191,6 +217,7 @@ knn_accuracy = Exercise(
             lambda *a, **kw: _knn(*a, **kw, share=False),
             "divide by the number of items",
         ),
+        Mistake("labels indexed as a Series", _knn_series_by_label, "a pandas Series of category names"),
     ],
     alternatives=[_knn, _knn_with_bincount],
 )

@@ -1,8 +1,12 @@
-"""Exercises of notebook 06 (diversity metrics): intra-list diversity and the Gini index."""
+"""Exercises of notebook 06 (diversity metrics): intra-list diversity, the Gini index and calibration."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+import scipy.sparse as sp
+from scipy.special import rel_entr
 
 from course_utils import metrics
 from course_utils.exercises import Exercise, Mistake, assert_close
@@ -185,4 +189,118 @@ gini_index = Exercise(
         Mistake("not sorted", lambda c: _gini_variant(c, sort=False), "sort the counts in ascending order"),
     ],
     alternatives=[_gini_mean_difference, _gini_lorenz],
+)
+
+
+# Calibration (Steck 2018). Five items in three categories, item 2 in two (so p(c|i) is 1/2 each), and
+# three users: two histories whose lists miss a category of the history (the KL needs the smoothing) and
+# one user without history (NaN). Every catalogued slip gives a different result on this fixture.
+_CATEGORIES = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 1]])
+_HISTORY = sp.csr_matrix(np.array([[1, 0, 1, 0, 0], [0, 1, 0, 1, 1], [0, 0, 0, 0, 0]]))
+_LISTS = np.array([[1, 3], [3, 4], [0, 1]])
+
+
+def _calibration_variant(recommendations, history, item_categories, alpha=0.01, reverse=False, log=np.log,
+                         smooth_toward="history", share_categories=True, empty=np.nan):
+    """A learner's vectorised calibration KL; the keywords switch on the catalogued slips."""
+    weights = np.asarray(item_categories, dtype=float)
+    p_item = weights / weights.sum(axis=1, keepdims=True) if share_categories else weights
+    seen = sp.csr_matrix(history).toarray() > 0
+    sizes = seen.sum(axis=1)
+    p = seen @ p_item
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    q = p_item[recommendations].mean(axis=1)
+    q = q / q.sum(axis=1, keepdims=True)
+    target = p if smooth_toward == "history" else np.full_like(p, 1 / p.shape[1])
+    q_smoothed = q if smooth_toward is None else (1 - alpha) * q + alpha * target
+    first, second = (q_smoothed, p) if reverse else (p, q_smoothed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(first > 0, first * log(first / second), 0.0)
+    return np.where(sizes > 0, terms.sum(axis=1), empty)
+
+
+def _calibration_loops(recommendations, history, item_categories, alpha=0.01):
+    history = sp.csr_matrix(history)
+    shares = np.asarray(item_categories, dtype=float)
+    shares = shares / shares.sum(axis=1, keepdims=True)
+    values = []
+    for user, items in enumerate(recommendations):
+        known = history[user].indices
+        if known.size == 0:
+            values.append(np.nan)
+            continue
+        p = shares[known].mean(axis=0)
+        q = (1 - alpha) * shares[items].mean(axis=0) + alpha * p
+        values.append(sum(p_c * np.log(p_c / q_c) for p_c, q_c in zip(p, q, strict=True) if p_c > 0))
+    return np.array(values)
+
+
+def _calibration_rel_entr(recommendations, history, item_categories, alpha=0.01):
+    shares = np.asarray(item_categories, dtype=float)
+    shares = shares / shares.sum(axis=1, keepdims=True)
+    rows = sp.csr_matrix(history, dtype=float)
+    rows.data[:] = 1.0
+    sizes = np.asarray(rows.sum(axis=1)).ravel()
+    p = np.asarray(rows @ shares) / np.maximum(sizes, 1)[:, None]
+    q = (1 - alpha) * shares[recommendations].mean(axis=1) + alpha * p
+    return np.where(sizes > 0, rel_entr(p, q).sum(axis=1), np.nan)
+
+
+_CALIBRATION_SLIPS = [
+    (partial(_calibration_variant, smooth_toward=None),
+     "a category of the history is missing from the list, so q(c) = 0 and the KL is infinite: smooth the "
+     "list's mix first, q~ = (1 - alpha) q + alpha p"),
+    (partial(_calibration_variant, reverse=True),
+     "you computed KL(q~ || p): calibration is KL(p || q~), the history's mix p comes first (weights and "
+     "numerator)"),
+    (partial(_calibration_variant, log=np.log2), "use the natural log (nats, as in Steck 2018), not log2"),
+    (partial(_calibration_variant, smooth_toward="uniform"),
+     "smooth toward the user's own mix p, q~ = (1 - alpha) q + alpha p, not toward the uniform distribution"),
+    (partial(_calibration_variant, share_categories=False),
+     "an item in several categories counts 1 / (its number of categories) for each: p(c|i) sums to 1 per "
+     "item (item 2 is in two categories)"),
+    (partial(_calibration_variant, empty=0.0),
+     "a user without history has no target mix: return NaN for them (not 0), so means skip them"),
+]
+
+
+def _test_calibration_kl(candidate) -> None:
+    result = np.asarray(candidate(_LISTS, _HISTORY, _CATEGORIES), dtype=float)
+    if result.shape != (3,):
+        raise AssertionError(f"return one value per user: expected shape (3,), got {result.shape}.")
+    expected = metrics.calibration_kl(_LISTS, _HISTORY, _CATEGORIES)
+    if np.allclose(result, expected, equal_nan=True):
+        return
+    for slip, diagnosis in _CALIBRATION_SLIPS:
+        if np.allclose(result, slip(_LISTS, _HISTORY, _CATEGORIES), equal_nan=True):
+            raise AssertionError(f"you returned {np.round(result, 4).tolist()}: {diagnosis}.")
+    raise AssertionError(
+        f"expected {np.round(expected, 4).tolist()}, got {np.round(result, 4).tolist()}: per user, "
+        "p(c|u) is the mean of p(c|i) over the history, q(c|u) the same over the list, "
+        "q~ = (1 - alpha) q + alpha p and KL = sum over c with p(c) > 0 of p(c) ln(p(c) / q~(c)); "
+        "NaN without history."
+    )
+
+
+calibration_kl = Exercise(
+    "Calibration KL",
+    test=_test_calibration_kl,
+    hints=(
+        "Two category mixes per user, one from the history (what they like) and one from the list (what "
+        "they get); the KL divergence measures how badly the second represents the first. Smooth the list's "
+        "mix a little toward the history's, or a missing category makes it infinite.",
+        "p(c|i): an item's categories share one unit of mass equally. p(c|u): the average of p(c|i) over the "
+        "user's history items; q(c|u): the same over the K listed items. q~ = (1 - alpha) q + alpha p. "
+        "KL = sum over categories with p > 0 of p ln(p / q~), natural log; NaN for an empty history.",
+    ),
+    reference=metrics.calibration_kl,
+    mistakes=[
+        Mistake("no smoothing", _CALIBRATION_SLIPS[0][0], "smooth the list's mix"),
+        Mistake("reversed KL(q || p)", _CALIBRATION_SLIPS[1][0], "KL(q~ || p)"),
+        Mistake("log base 2", _CALIBRATION_SLIPS[2][0], "natural log"),
+        Mistake("smoothing toward uniform", _CALIBRATION_SLIPS[3][0], "not toward the uniform"),
+        Mistake("multi-category items counted fully", _CALIBRATION_SLIPS[4][0], "sums to 1 per item"),
+        Mistake("0 instead of NaN without history", _CALIBRATION_SLIPS[5][0], "return NaN"),
+    ],
+    alternatives=[_calibration_variant, _calibration_loops, _calibration_rel_entr],
 )

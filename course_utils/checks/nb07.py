@@ -213,3 +213,159 @@ dpp_kernel = Exercise(
         lambda q, s: np.einsum("i,ij,j->ij", q, s, q),
     ],
 )
+
+
+# Fast greedy MAP for a DPP (Chen, Zhang & Zhou 2018, Algorithm 1). Three kernels L = diag(q) S diag(q)
+# with S a cosine Gram matrix of random vectors in more dimensions than items (full rank, so every pick
+# adds volume) and qualities that differ enough for every catalogued slip to change the picks.
+def _random_kernel(seed: int, n_items: int, dim: int, spread: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n_items, dim))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    quality = np.exp(spread * rng.random(n_items))
+    return quality[:, None] * (unit @ unit.T) * quality[None, :]
+
+
+_DPP_CASES = [
+    (_random_kernel(seed, n_items, dim, spread), k)
+    for seed, n_items, dim, spread, k in [(1, 10, 14, 1.0, 5), (1, 10, 14, 2.0, 5), (2, 40, 48, 1.0, 10)]
+]
+
+
+def _greedy_dpp_variant(kernel, k, update=True, sign=-1.0, root=True, projection=True, choose=np.argmax):
+    """Algorithm 1 as a learner writes it; the keywords switch on the catalogued slips."""
+    kernel = np.asarray(kernel, dtype=float)
+    gains = np.diag(kernel).copy()  # d_i^2
+    rows = np.zeros((0, len(gains)))  # the c_i as columns, one row per pick
+    picks = []
+    for _ in range(k):
+        masked = np.where(np.isin(np.arange(len(gains)), picks), np.nan, gains)
+        j = int(choose(np.nan_to_num(masked, nan=-np.inf if choose is np.argmax else np.inf)))
+        picks.append(j)
+        scale = np.sqrt(gains[j]) if root else gains[j]
+        e = (kernel[j] - (rows[:, j] @ rows if projection else 0.0)) / scale
+        rows = np.vstack([rows, e])
+        if update:
+            gains = gains + sign * e**2
+    return np.array(picks)
+
+
+def _greedy_dpp_schur(kernel, k):
+    """The gain written as a Schur complement, L_ii - L_iY L_Y^{-1} L_Yi, solved afresh every step."""
+    kernel = np.asarray(kernel, dtype=float)
+    picks: list[int] = []
+    for _ in range(k):
+        gains = np.diag(kernel).copy()
+        if picks:
+            block = kernel[np.ix_(picks, picks)]
+            cross = kernel[picks]  # (|Y|, M)
+            gains -= np.einsum("ym,ym->m", cross, np.linalg.solve(block, cross))
+        gains[picks] = -np.inf
+        picks.append(int(np.argmax(gains)))
+    return np.array(picks)
+
+
+def _greedy_dpp_cholesky(kernel, k):
+    """Cholesky of L_Y recomputed every step; the gain is d_i^2 = L_ii - ||C^{-1} L_Yi||^2."""
+    kernel = np.asarray(kernel, dtype=float)
+    picks: list[int] = []
+    for _ in range(k):
+        gains = np.diag(kernel).copy()
+        if picks:
+            factor = np.linalg.cholesky(kernel[np.ix_(picks, picks)])
+            gains -= (np.linalg.solve(factor, kernel[picks]) ** 2).sum(axis=0)
+        gains[picks] = -np.inf
+        picks.append(int(np.argmax(gains)))
+    return np.array(picks)
+
+
+_DPP_SLIPS = [
+    (
+        partial(_greedy_dpp_variant, choose=np.argmin),
+        "take the candidate with the *largest* gain d_i^2 (argmax), not the smallest",
+    ),
+    (
+        partial(_greedy_dpp_variant, update=False),
+        "your picks follow the diagonal L_ii (quality order): after every pick update each candidate's "
+        "gain, d_i^2 <- d_i^2 - e_i^2",
+    ),
+    (
+        partial(_greedy_dpp_variant, sign=1.0),
+        "subtract e_i^2 from d_i^2: the picked item explains part of each candidate, so its residual "
+        "(and gain) can only shrink",
+    ),
+    (
+        partial(_greedy_dpp_variant, root=False),
+        "divide by d_j, the square root of the picked item's gain, not by d_j^2",
+    ),
+    (
+        partial(_greedy_dpp_variant, projection=False),
+        "subtract the part already explained by the earlier picks: e_i = (L_ji - <c_j, c_i>) / d_j, "
+        "not L_ji / d_j",
+    ),
+]
+
+
+def _test_greedy_dpp(candidate) -> None:
+    results = []
+    for kernel, k in _DPP_CASES:
+        result = np.asarray(candidate(kernel.copy(), k))
+        if result.shape != (k,):
+            raise AssertionError(
+                f"return the k = {k} picked positions as a 1-D array: expected shape ({k},), "
+                f"got {result.shape}."
+            )
+        if len(set(result.tolist())) != k:
+            raise AssertionError(
+                f"an item was picked twice ({result.tolist()}): exclude the picked items from the argmax."
+            )
+        results.append(result.tolist())
+    expected = [rerank.dpp_greedy_naive(kernel, k).tolist() for kernel, k in _DPP_CASES]
+    if results == expected:
+        return
+    for slip, diagnosis in _DPP_SLIPS:  # the fixture gives every slip its own picks (test_checks runs each)
+        if results == [slip(kernel, k).tolist() for kernel, k in _DPP_CASES]:
+            raise AssertionError(f"you picked {results[0]} on the first kernel: {diagnosis}.")
+    case = next(index for index, (got, want) in enumerate(zip(results, expected, strict=True)) if got != want)
+    step = int(np.flatnonzero(np.array(results[case]) != np.array(expected[case]))[0])
+    raise AssertionError(
+        f"on a {len(_DPP_CASES[case][0])}-item kernel the naive log-det greedy picks {expected[case]}, you "
+        f"picked {results[case]} (first difference at step {step}): the gain of item i is d_i^2, starting at "
+        "L_ii; after picking j, e_i = (L_ji - <c_j, c_i>) / d_j and d_i^2 <- d_i^2 - e_i^2."
+    )
+
+
+greedy_dpp = Exercise(
+    "Fast greedy MAP for a DPP (incremental Cholesky)",
+    test=_test_greedy_dpp,
+    hints=(
+        "Keep, for every candidate, the gain d_i^2 that adding it would bring to log det (its squared "
+        "residual after projecting out the picked items) and a growing vector c_i. Each step picks the "
+        "largest gain, then updates every candidate with one new number e_i -- no determinant anywhere.",
+        "Start with d_i^2 = L_ii and empty c_i. Repeat k times: j = the unpicked candidate with the largest "
+        "d_i^2; for every candidate, e_i = (L_ji - <c_j, c_i>) / d_j with d_j the square root of d_j^2; "
+        "append e_i to c_i (a matrix with one row per pick is convenient); d_i^2 <- d_i^2 - e_i^2.",
+    ),
+    reference=rerank.dpp_greedy,
+    solution='''def greedy_dpp(kernel, k):
+    gains = np.diag(kernel).astype(float)      # d_i^2 = L_ii: the gain of i when nothing is picked
+    c = np.zeros((k, len(gains)))              # row t holds e_i of pick t for every candidate i
+    picks = []
+    for step in range(k):
+        j = int(np.argmax(np.where(np.isin(np.arange(len(gains)), picks), -np.inf, gains)))
+        picks.append(j)
+        e = (kernel[j] - c[:step, j] @ c[:step]) / np.sqrt(gains[j])   # new Cholesky entries
+        c[step] = e
+        gains = gains - e**2                   # d_i^2 <- d_i^2 - e_i^2
+    return np.array(picks)''',
+    mistakes=[
+        Mistake("argmin instead of argmax", _DPP_SLIPS[0][0], "the *largest* gain"),
+        Mistake("gains never updated", _DPP_SLIPS[1][0], "quality order"),
+        Mistake("wrong sign: d^2 += e^2", _DPP_SLIPS[2][0], "subtract e_i^2"),
+        Mistake("no square root: divided by d_j^2", _DPP_SLIPS[3][0], "not by d_j^2"),
+        Mistake(
+            "projection <c_j, c_i> forgotten", _DPP_SLIPS[4][0], "already explained by the earlier picks"
+        ),
+    ],
+    alternatives=[_greedy_dpp_variant, _greedy_dpp_schur, _greedy_dpp_cholesky],
+)

@@ -1,4 +1,5 @@
-"""Exercises of notebook 08 (cross-modal fusion): a concat fusion module and the InfoNCE loss."""
+"""Exercises of notebook 08 (cross-modal fusion): a concat fusion module, the InfoNCE loss and a gated
+fusion module (08.1-08.3)."""
 
 from __future__ import annotations
 
@@ -216,4 +217,220 @@ info_nce = Exercise(
         ),
     ],
     alternatives=[_info_nce_log_softmax, _info_nce_cosine_similarity],
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 08.3: the gated fusion module (the notebook trains it inside the click model and reads it)
+# --------------------------------------------------------------------------------------------
+
+
+class _GatedScaffold(torch.nn.Module):
+    """The ``__init__`` the notebook gives; the learner writes gates, forward and modality_weights."""
+
+    def __init__(self, input_dims, dim=64):
+        super().__init__()
+        self.input_dims, self.output_dim = list(input_dims), dim
+        self.projections = torch.nn.ModuleList(torch.nn.Linear(d, dim) for d in input_dims)
+        self.gate = torch.nn.Linear(sum(input_dims), len(input_dims) * dim)
+
+    def _gate_logits(self, modalities):
+        return self.gate(torch.cat(modalities, dim=-1)).view(-1, len(self.input_dims), self.output_dim)
+
+    def _projected(self, modalities):
+        return torch.stack([p(x) for p, x in zip(self.projections, modalities, strict=True)], dim=1)
+
+    def gates(self, *modalities):
+        return torch.softmax(self._gate_logits(modalities), dim=1)
+
+    def forward(self, *modalities):
+        return (self.gates(*modalities) * torch.tanh(self._projected(modalities))).sum(dim=1)
+
+    def modality_weights(self, *modalities):
+        return self.gates(*modalities).mean(dim=-1)
+
+
+def _gated_variant(name, **methods):
+    return type(name, (_GatedScaffold,), methods)
+
+
+def _gated_outputs(module, modalities):
+    """The three things the notebook uses: gates (B, M, dim), fused (B, dim), modality weights (B, M)."""
+    return module.gates(*modalities), module(*modalities), module.modality_weights(*modalities)
+
+
+def _same(actual, expected) -> bool:
+    actual = torch.as_tensor(actual).detach().double()
+    return actual.shape == expected.shape and torch.allclose(actual, expected.double(), atol=1e-5, rtol=1e-4)
+
+
+def _test_gated_fusion(candidate) -> None:
+    torch.manual_seed(0)
+    dims = [3, 5]
+    module = candidate(dims, dim=4)
+    reference = fusion.GatedFusion(dims, dim=4)
+    try:
+        module.load_state_dict(reference.state_dict())
+    except (RuntimeError, AttributeError) as error:
+        raise AssertionError(
+            "keep the given __init__ (self.projections and self.gate with their sizes): the notebook's "
+            f"click model and this check rely on them ({str(error).splitlines()[0]})."
+        ) from error
+    x_text, x_image = torch.randn(6, 3, requires_grad=True), torch.randn(6, 5, requires_grad=True)
+    modalities = (x_text, x_image)
+    gates = module.gates(*modalities)
+    if gates is None:
+        raise AssertionError("gates() returned None -- did you forget `return`?")
+    expected_gates = reference.gates(*modalities).detach()
+    logits = reference.gate(torch.cat(modalities, dim=-1)).detach()
+    if tuple(gates.shape) == (6, 8):
+        raise AssertionError(
+            "gates() should have shape (batch, M, dim) = (6, 2, 4): reshape the gate layer's output with "
+            ".view(-1, M, dim) before the softmax."
+        )
+    if _same(gates, torch.sigmoid(logits.view(6, 2, 4))):
+        raise AssertionError(
+            "your gates do not sum to 1 over the modalities (a sigmoid per entry): take the softmax over "
+            "the modality axis (dim=1), so that each dimension splits its trust between the modalities."
+        )
+    if _same(gates, torch.softmax(logits.view(6, 2, 4), dim=-1)):
+        raise AssertionError(
+            "the softmax runs over the hidden dimensions (dim=-1): take it over the modality axis (dim=1), "
+            "so that z_text + z_image = 1 for every dimension."
+        )
+    assert_close(gates, expected_gates, "gates() (softmax over the modalities of the reshaped gate logits)")
+    fused = module(*modalities)
+    projected = torch.stack(
+        [p(x) for p, x in zip(reference.projections, modalities, strict=True)], 1
+    ).detach()
+    slips = [
+        (
+            (expected_gates * projected).sum(1),
+            "squash each projection with tanh before gating: h_m = tanh(W_m x_m).",
+        ),
+        (
+            torch.tanh((expected_gates * projected).sum(1)),
+            "apply tanh to each projection, then gate and add (not tanh of the gated sum).",
+        ),
+        (
+            (expected_gates.flip(1) * torch.tanh(projected)).sum(1),
+            "each modality's gate must weigh its own "
+            "hidden vector: z_m multiplies tanh(W_m x_m), same modality order.",
+        ),
+        (
+            (expected_gates * torch.tanh(projected)).mean(1),
+            "add the gated vectors over the modalities (sum, dim=1); averaging halves them.",
+        ),
+    ]
+    for wrong, message in slips:
+        if _same(fused, wrong):
+            raise AssertionError(message)
+    assert_close(fused, reference(*modalities), "forward(): sum over m of z_m * tanh(W_m x_m)")
+    if not fused.requires_grad:
+        raise AssertionError(
+            "no gradient flows through forward(): use torch operations, no .detach() or numpy."
+        )
+    fused.sum().backward()
+    if x_image.grad is None or module.gate.weight.grad is None:
+        raise AssertionError("gradients must reach both modalities and the gate layer.")
+    weights = module.modality_weights(*modalities)
+    if weights is None:
+        raise AssertionError("modality_weights() returned None -- did you forget `return`?")
+    if tuple(weights.shape) == (6, 4):
+        raise AssertionError(
+            "modality_weights() should give one weight per modality, shape (batch, M) = (6, 2): average the "
+            "gates over the hidden dimensions (the last axis), not over the modalities."
+        )
+    assert_close(weights, expected_gates.mean(-1), "modality_weights() (the gates averaged over dimensions)")
+    three = candidate([2, 3, 4], dim=5)
+    three_reference = fusion.GatedFusion([2, 3, 4], dim=5)
+    three.load_state_dict(three_reference.state_dict())
+    inputs = (torch.randn(7, 2), torch.randn(7, 3), torch.randn(7, 4))
+    assert_close(three(*inputs), three_reference(*inputs), "forward() with three modalities (M = 3)")
+
+
+class _GatedEinsum(_GatedScaffold):
+    def gates(self, *modalities):
+        logits = self._gate_logits(modalities)
+        weights = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+        return weights / weights.sum(dim=1, keepdim=True)
+
+    def forward(self, *modalities):
+        return torch.einsum("bmd,bmd->bd", self.gates(*modalities), torch.tanh(self._projected(modalities)))
+
+
+class _GatedLoop(_GatedScaffold):
+    def forward(self, *modalities):
+        gates = self.gates(*modalities)
+        fused = 0
+        for m, (projection, x) in enumerate(zip(self.projections, modalities, strict=True)):
+            fused = fused + gates[:, m] * torch.tanh(projection(x))
+        return fused
+
+    def modality_weights(self, *modalities):
+        gates = self.gates(*modalities)
+        return torch.stack([gates[:, m].mean(dim=-1) for m in range(len(self.input_dims))], dim=1)
+
+
+gated_fusion = Exercise(
+    "A gated fusion module",
+    test=_test_gated_fusion,
+    hints=(
+        "The gate looks at all modalities at once and decides, per item and per hidden dimension, how much "
+        "to trust each one; the trusts of the modalities add up to one. The output mixes the squashed "
+        "projections of the modalities with those trusts.",
+        "gates: concatenate the inputs, apply self.gate, reshape to (batch, M, dim), softmax over the "
+        "modality axis. forward: tanh of each projection, stacked to (batch, M, dim), times the gates, "
+        "summed over the modalities. modality_weights: the gates averaged over the hidden dimensions.",
+    ),
+    reference=fusion.GatedFusion,
+    mistakes=[
+        Mistake(
+            "sigmoid per entry",
+            _gated_variant("GatedFusion", gates=lambda self, *m: torch.sigmoid(self._gate_logits(m))),
+            "do not sum to 1 over the modalities",
+        ),
+        Mistake(
+            "softmax over the hidden dimensions",
+            _gated_variant("GatedFusion", gates=lambda self, *m: torch.softmax(self._gate_logits(m), dim=-1)),
+            "over the hidden dimensions",
+        ),
+        Mistake(
+            "no tanh",
+            _gated_variant(
+                "GatedFusion", forward=lambda self, *m: (self.gates(*m) * self._projected(m)).sum(1)
+            ),
+            "squash each projection with tanh",
+        ),
+        Mistake(
+            "tanh of the gated sum",
+            _gated_variant(
+                "GatedFusion",
+                forward=lambda self, *m: torch.tanh((self.gates(*m) * self._projected(m)).sum(1)),
+            ),
+            "not tanh of the gated sum",
+        ),
+        Mistake(
+            "gates swapped between modalities",
+            _gated_variant(
+                "GatedFusion",
+                forward=lambda self, *m: (self.gates(*m).flip(1) * torch.tanh(self._projected(m))).sum(1),
+            ),
+            "weigh its own hidden vector",
+        ),
+        Mistake(
+            "mean over modalities",
+            _gated_variant(
+                "GatedFusion",
+                forward=lambda self, *m: (self.gates(*m) * torch.tanh(self._projected(m))).mean(1),
+            ),
+            "averaging halves them",
+        ),
+        Mistake(
+            "weights averaged over the modalities",
+            _gated_variant("GatedFusion", modality_weights=lambda self, *m: self.gates(*m).mean(dim=1)),
+            "one weight per modality",
+        ),
+    ],
+    alternatives=[_GatedEinsum, _GatedLoop],
 )

@@ -148,7 +148,7 @@ class ImageEncoder:
         self.model_name = model_name
         self.normalize = normalize
         self.batch_size = check_batch_size(batch_size)
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.device = pick_device(device)
         self._backbone = _BUILDERS[model_name](Path(weights_path) if weights_path else None)
         # channels_last (N, H, W, C in memory) is the fast layout for convolutions on CPU and GPU
         self._backbone.network.to(self.device, memory_format=torch.channels_last).eval()

@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from course_utils.ranking import unit_rows
+
 Metric = Literal["cosine", "euclidean"]
 
 
@@ -25,11 +27,6 @@ def _as_matrix(values: np.ndarray, name: str) -> np.ndarray:
     return matrix
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)  # a zero row stays zero (similarity 0 to everything)
-
-
 def cosine_similarity_matrix(queries: np.ndarray, corpus: np.ndarray | None = None) -> np.ndarray:
     """``S[i, j] = q_i . c_j / (||q_i|| ||c_j||)``, shape (n_queries, n_corpus).
 
@@ -39,7 +36,7 @@ def cosine_similarity_matrix(queries: np.ndarray, corpus: np.ndarray | None = No
     corpus = queries if corpus is None else _as_matrix(corpus, "corpus")
     if queries.shape[1] != corpus.shape[1]:
         raise ValueError(f"queries have dim {queries.shape[1]} but the corpus has dim {corpus.shape[1]}")
-    return _unit_rows(queries) @ _unit_rows(corpus).T
+    return unit_rows(queries, "queries") @ unit_rows(corpus, "corpus").T
 
 
 def nearest_neighbours(

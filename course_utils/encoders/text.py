@@ -109,7 +109,7 @@ class TextEncoder:
         self.pooling: Pooling = pooling
         self.normalize = normalize
         self.batch_size = check_batch_size(batch_size)
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.device = pick_device(device)
         self.tokenizer, self.model, source = _load(model_name)
         self.model.to(self.device).eval()
         self.max_length = max_length or _default_max_length(source, self.tokenizer)

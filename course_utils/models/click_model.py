@@ -39,8 +39,9 @@ class ClickModel(nn.Module):
       the user's profile ``u_m`` (e.g. the mean features of the items they clicked);
     * the modality's token is ``[f_m(x_m) * f_m(u_m); f_m(x_m)]`` -- the match between user and
       item, plus the item on its own;
-    * the tokens are fused (``concat``, ``attention`` or ``gated``), and a small MLP gives the
-      content logit ``s(u, i)``;
+    * the tokens are fused (``concat``, ``attention`` or ``gated``, or any fusion class called
+      as ``fusion(input_dims, dim=hidden_dim)``, e.g. one a learner wrote), and a small MLP
+      gives the content logit ``s(u, i)``;
     * with ``n_positions``, a learned bias per slate position is added while training on logged
       impressions: ``logit = s(u, i) + beta[p]``. Clicks depend on where an item was shown
       (position bias); without ``beta`` the content towers would learn "items the logging
@@ -59,7 +60,7 @@ class ClickModel(nn.Module):
         self,
         modality_dims: Mapping[str, int],
         hidden_dim: int = 64,
-        fusion: str = "concat",
+        fusion: str | Callable[..., nn.Module] = "concat",
         dropout: float = 0.1,
         n_positions: int | None = None,
     ) -> None:
@@ -75,7 +76,20 @@ class ClickModel(nn.Module):
                 for name, dim in modality_dims.items()
             }
         )
-        self.fusion = make_fusion(fusion, [2 * hidden_dim] * len(self.modalities), dim=hidden_dim)
+        token_dims = [2 * hidden_dim] * len(self.modalities)
+        if isinstance(fusion, str):
+            self.fusion = make_fusion(fusion, token_dims, dim=hidden_dim)
+        elif callable(fusion):
+            self.fusion = fusion(token_dims, dim=hidden_dim)
+            if not isinstance(getattr(self.fusion, "output_dim", None), int):
+                raise TypeError(
+                    f"fusion {fusion!r} built a module without an integer output_dim; a fusion module "
+                    "must say its output size (e.g. self.output_dim = dim)"
+                )
+        else:
+            raise TypeError(
+                f"fusion must be a name ('concat', 'attention', 'gated') or a class, got {fusion!r}"
+            )
         self.head = nn.Sequential(
             nn.Linear(self.fusion.output_dim, hidden_dim),
             nn.ReLU(),

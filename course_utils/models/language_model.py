@@ -115,7 +115,7 @@ class LanguageModel:
     def __init__(
         self, *, device: str | torch.device | None = None, cache_dir: str | Path | None = None
     ) -> None:
-        self.device = device if isinstance(device, torch.device) else config.pick_device(device)
+        self.device = config.pick_device(device)
         self.checkpoint = checkpoint_dir(cache_dir=cache_dir)
         self.tokenizer, self.model, self.loaded_from = _load(self.checkpoint)
         self.model.to(self.device).eval()
@@ -144,6 +144,7 @@ class LanguageModel:
         temperature: float = 0.7,
         top_p: float = 0.9,
         seed: int = 0,
+        cache: bool = True,
     ) -> str:
         """The assistant's answer to ``prompt`` (a user message, or a list of ``{"role", "content"}``).
 
@@ -151,6 +152,10 @@ class LanguageModel:
         smallest set of tokens with probability ``>= top_p`` (nucleus sampling, Holtzman et al.,
         2020); ``temperature=0`` is greedy decoding (always the most likely token). The same
         ``seed`` gives the same text; the global random state is left untouched.
+
+        With ``cache=True`` the answer is kept on disk next to the checkpoint, keyed by the
+        checkpoint, the full chat prompt, every generation setting and the device type, so a
+        re-run of a notebook reads its generations back instead of waiting seconds per text.
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -158,7 +163,26 @@ class LanguageModel:
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
         if not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-        inputs = self.tokenizer(self.chat_prompt(prompt), return_tensors="pt").to(self.device)
+        prompt_text = self.chat_prompt(prompt)
+        settings = f"{max_new_tokens}|{temperature!r}|{top_p!r}|{seed}|{self.device.type}"
+        stored = self._generation_path(prompt_text, settings) if cache else None
+        if stored is not None and stored.is_file():
+            return stored.read_text(encoding="utf-8")
+        answer = self._generate(prompt_text, max_new_tokens, temperature, top_p, seed)
+        if stored is not None:
+            _write_text_atomically(stored, answer)
+        return answer
+
+    def _generation_path(self, prompt_text: str, settings: str) -> Path:
+        """Where the answer to ``prompt_text`` with ``settings`` is cached (one small text file)."""
+        key = hashlib.sha256(f"{self.checkpoint.name}|{settings}|{prompt_text}".encode()).hexdigest()
+        return self.checkpoint.parent / f"{self.checkpoint.name}-generations" / f"{key}.txt"
+
+    def _generate(
+        self, prompt_text: str, max_new_tokens: int, temperature: float, top_p: float, seed: int
+    ) -> str:
+        """Run the model on an already templated prompt (see ``generate``)."""
+        inputs = self.tokenizer(prompt_text, return_tensors="pt").to(self.device)
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {}
         cuda = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda), torch.inference_mode():
@@ -286,6 +310,23 @@ def _convert_gguf(gguf: Path) -> tuple[transformers.PreTrainedTokenizerBase, tra
     if hasattr(model.config, "quantization_config"):  # unpacked: save it as an ordinary checkpoint
         del model.config.quantization_config
     return tokenizer, model.to(STORAGE_DTYPE)
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``; an unwritable cache only warns."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        if path.parent not in _warned_unwritable:
+            _warned_unwritable.add(path.parent)
+            warnings.warn(
+                f"could not cache a generated text under {path.parent} ({error}); it is returned but will be "
+                "generated again next time. Fix: set COURSE_CACHE_DIR to a writable folder",
+                stacklevel=3,
+            )
 
 
 def _save_atomically(

@@ -103,4 +103,10 @@ LESSONS: tuple[Lesson, ...] = (
         "V",
         "The whole pipeline on both datasets: final table, frontier, cost, privacy, explanations.",
     ),
+    Lesson(
+        "14_the_verdict",
+        "The verdict",
+        "V",
+        "The article's claims tested head-on: CF, content and hybrids with CIs, cold start, a verdict.",
+    ),
 )
