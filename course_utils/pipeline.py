@@ -48,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -227,6 +228,24 @@ def _fast_mode_sample(
     if user_ids.size < 2:
         raise ValueError(f"only {user_ids.size} user(s) left after subsampling: raise max_items")
     return item_ids, user_ids
+
+
+# Kept only for course_utils.verdict (notebook 14), which imports them; it should read
+# ``MovieLens100k.texts`` and call ``_fast_mode_sample`` instead, after which these two go.
+
+
+def movielens_texts(movies: pd.DataFrame) -> list[str]:
+    """The loader's MovieLens item text (``MovieLens100k.texts``, its one definition) for ``movies``."""
+    from course_utils.data.movielens import MovieLens100k
+
+    return MovieLens100k.texts.fget(SimpleNamespace(movies=movies))
+
+
+def subsample(
+    history: sp.csr_array, test: sp.csr_array, max_items: int | None, max_users: int | None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_fast_mode_sample` with items ranked by ``history`` clicks."""
+    return _fast_mode_sample(history, history, test, max_items, max_users, seed)
 
 
 # --------------------------------------------------------------------------------------------
