@@ -10,7 +10,9 @@ language model · ``augment`` data augmentation · ``metrics`` accuracy and beyo
 metrics · ``protocol`` the evaluation protocol and choosing on validation · ``stats``
 confidence intervals and ``claim_better`` · ``ranking`` top-k and shortlists (numpy only) ·
 ``rerank`` diversity re-ranking · ``coldstart`` new-item split and metrics · ``verdict``
-notebook 14's yardsticks and verdict rule · ``tools`` notebook generation, course book, doctor.
+notebook 14's yardsticks and verdict rule · ``costs`` time and memory of a component ·
+``llm_stage`` the language model as re-ranker and explainer · ``simulation`` the feedback loop ·
+``pipeline`` the capstone · ``tools`` notebook generation, course book, doctor.
 """
 
 __version__ = "0.1.0"

@@ -48,7 +48,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -151,7 +150,7 @@ def load_pipeline_data(
     ``split="valid"``: history = train, targets = valid (where operating points are chosen), both
     from ``protocol.evaluation_split``. Item texts are the loader's ``.texts`` (one text per item
     in the whole course). ``max_items`` / ``max_users`` shrink the data for fast mode (see
-    :func:`_fast_mode_sample`); without limits every user and item is kept.
+    :func:`fast_mode_sample`); without limits every user and item is kept.
     """
     if name == "shop":
         from course_utils.data import load_fashion_shop
@@ -180,7 +179,7 @@ def load_pipeline_data(
     everything = sp.csr_array(interactions.train + interactions.valid, dtype=np.float32)
     history = sp.csr_array(chosen.inputs, dtype=np.float32)
     test = sp.csr_array(chosen.targets, dtype=np.float32)
-    item_ids, user_ids = _fast_mode_sample(everything, history, test, max_items, max_users, seed)
+    item_ids, user_ids = fast_mode_sample(everything, history, test, max_items, max_users, seed)
     history, test = history[user_ids][:, item_ids], test[user_ids][:, item_ids]
     return PipelineData(
         name,
@@ -196,7 +195,7 @@ def load_pipeline_data(
     )
 
 
-def _fast_mode_sample(
+def fast_mode_sample(
     clicks: sp.csr_array,
     history: sp.csr_array,
     test: sp.csr_array,
@@ -228,24 +227,6 @@ def _fast_mode_sample(
     if user_ids.size < 2:
         raise ValueError(f"only {user_ids.size} user(s) left after subsampling: raise max_items")
     return item_ids, user_ids
-
-
-# Kept only for course_utils.verdict (notebook 14), which imports them; it should read
-# ``MovieLens100k.texts`` and call ``_fast_mode_sample`` instead, after which these two go.
-
-
-def movielens_texts(movies: pd.DataFrame) -> list[str]:
-    """The loader's MovieLens item text (``MovieLens100k.texts``, its one definition) for ``movies``."""
-    from course_utils.data.movielens import MovieLens100k
-
-    return MovieLens100k.texts.fget(SimpleNamespace(movies=movies))
-
-
-def subsample(
-    history: sp.csr_array, test: sp.csr_array, max_items: int | None, max_users: int | None, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_fast_mode_sample` with items ranked by ``history`` clicks."""
-    return _fast_mode_sample(history, history, test, max_items, max_users, seed)
 
 
 # --------------------------------------------------------------------------------------------

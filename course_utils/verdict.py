@@ -34,7 +34,7 @@ from scipy import stats as scipy_stats
 
 from course_utils import metrics, stats
 from course_utils.data.interactions import SPLITS, Interactions
-from course_utils.pipeline import PipelineData, movielens_texts, subsample
+from course_utils.pipeline import PipelineData, fast_mode_sample
 from course_utils.protocol import EvaluationSplit
 from course_utils.ranking import unit_rows
 
@@ -158,7 +158,7 @@ def load_verdict_data(
     Arrival of an item: on the shop, the time of its first impression in the logs (never shown:
     ``+inf``); on MovieLens, its release year, ties broken by the time of its first rating.
     Subsampling keeps the most-clicked items and users with history and test clicks among them
-    (:func:`course_utils.pipeline.subsample`).
+    (:func:`course_utils.pipeline.fast_mode_sample`).
     """
     if name == "shop":
         from course_utils.data import load_fashion_shop
@@ -181,7 +181,7 @@ def load_verdict_data(
         movielens = load_movielens_100k()
         interactions, texts, images, simulator = (
             movielens.interactions,
-            tuple(movielens_texts(movielens.movies)),
+            tuple(movielens.texts),
             None,
             None,
         )
@@ -197,7 +197,9 @@ def load_verdict_data(
     else:
         raise ValueError(f"unknown dataset {name!r}: choose one of {DATASETS}")
     history = sp.csr_array(interactions.train + interactions.valid)
-    item_ids, user_ids = subsample(history, sp.csr_array(interactions.test), max_items, max_users, seed)
+    item_ids, user_ids = fast_mode_sample(
+        history, history, sp.csr_array(interactions.test), max_items, max_users, seed
+    )
     if item_ids.size < interactions.n_items or user_ids.size < interactions.n_users:
         interactions = subset_interactions(interactions, item_ids, user_ids)
     return VerdictData(
