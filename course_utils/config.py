@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,29 @@ def course_data_dir() -> Path:
 def cache_dir() -> Path:
     """Folder for cached embeddings and checkpoints: ``COURSE_CACHE_DIR``, default ``<repo>/.cache``."""
     return _directory_setting("COURSE_CACHE_DIR", REPO_ROOT / ".cache")
+
+
+_warned_unwritable: set[tuple[str, Path]] = set()  # (kind of cache, COURSE_CACHE_DIR) already warned about
+
+
+def warn_cache_unwritable(what: str, path: Path, error: OSError, consequence: str) -> None:
+    """Warn that ``path`` (a ``what``: "embedding cache entry", ...) could not be written; the caller goes on.
+
+    ``consequence`` says what the learner keeps and loses (e.g. "The embeddings were computed and are
+    returned, but will be recomputed next time."). The message names ``COURSE_CACHE_DIR`` and where it
+    points, which is what a learner can change. Shown once per process for each kind of cache and
+    cache folder, so a notebook that writes many entries warns once.
+    """
+    key = (what, cache_dir())
+    if key in _warned_unwritable:
+        return
+    _warned_unwritable.add(key)
+    warnings.warn(
+        f"could not write the {what} at {path} ({type(error).__name__}: {error}). {consequence} "
+        f"Fix: set COURSE_CACHE_DIR (now {cache_dir()}) to a writable folder with free space. "
+        "(This warning is shown once per session.)",
+        stacklevel=3,
+    )
 
 
 def available_devices() -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from course_utils import config
 from course_utils.encoders import cache
 from course_utils.encoders.cache import cache_key, cached_encode, embeddings_dir
 from course_utils.encoders.fingerprint import content_hash
@@ -191,7 +192,7 @@ class TinyDimEncoder(CountingEncoder):
 @pytest.fixture
 def warn_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """The "cannot write" warning is shown once per process: let each test see it afresh."""
-    monkeypatch.setattr(cache, "_warned_unwritable", False)
+    monkeypatch.setattr(config, "_warned_unwritable", set())
 
 
 def test_an_entry_of_another_model_is_rejected(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from course_utils import config
 from course_utils.models import language_model
 from course_utils.models.language_model import (
     MANIFEST,
@@ -79,7 +80,7 @@ def test_an_unwritable_generation_cache_still_returns_the_text(lm, tmp_path):
     blocker.write_text("not a folder")
     local = copy.copy(lm)
     local.checkpoint = blocker / lm.checkpoint.name  # its parent is a file: nothing can be written there
-    with pytest.warns(UserWarning, match="could not cache a generated text"):
+    with pytest.warns(UserWarning, match="could not write the generated-text cache"):
         assert local.generate("Say yes.", max_new_tokens=3, temperature=0)
 
 
@@ -134,7 +135,7 @@ def test_an_unwritable_cache_converts_in_memory_and_warns_once(lm, tmp_path, mon
     monkeypatch.setattr(
         language_model, "_convert_gguf", lambda gguf: (lm.tokenizer, copy.deepcopy(lm.model).half())
     )
-    monkeypatch.setattr(language_model, "_warned_unwritable", set())
+    monkeypatch.setattr(config, "_warned_unwritable", set())
     with pytest.warns(UserWarning, match="COURSE_CACHE_DIR"):
         first = LanguageModel(device="cpu", cache_dir=not_a_folder)
     assert first.loaded_from == "converted in memory" and first.model.dtype == torch.float32

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from course_utils import config
 from course_utils.data import movielens
 from course_utils.data.movielens import GENRES, load_movielens_100k, locate_movielens_100k
 
@@ -154,7 +155,7 @@ def test_an_unwritable_cache_still_loads_from_the_raw_files(ml, tmp_path, monkey
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("COURSE_CACHE_DIR", str(blocker / "cache"))
-    monkeypatch.setattr(movielens, "_warned_unwritable", False)
+    monkeypatch.setattr(config, "_warned_unwritable", set())
     unwritable = "could not write the MovieLens-100k cache.*COURSE_CACHE_DIR"
     with pytest.warns(UserWarning, match=unwritable) as caught:
         loaded = load_movielens_100k()

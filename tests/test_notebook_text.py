@@ -39,3 +39,15 @@ def test_markdown_has_no_control_characters(path: Path) -> None:
         f"{path.name}: control characters in markdown cells {found} -- an escape such as \\t in \\to "
         "was interpreted; write the backslash twice in the source that generated the cell"
     )
+
+
+TEACHING = [path for path in sorted((REPO / "solutions").glob("*.ipynb")) if path.name[:2] != "00"]
+
+
+@pytest.mark.parametrize("path", TEACHING, ids=lambda path: path.name)
+def test_every_teaching_notebook_draws_a_diagram(path: Path) -> None:
+    """Notebooks 01-14 show the structure they teach as a picture (``course_utils.diagrams``)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    assert any(
+        cell["cell_type"] == "code" and "Diagram(" in "".join(cell["source"]) for cell in cells
+    ), f"{path.name} has no diagram cell: draw the structure it teaches with course_utils.diagrams.Diagram"

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_utils.config import cache_dir, course_data_dir
+from course_utils.config import cache_dir, course_data_dir, warn_cache_unwritable
 from course_utils.data.interactions import Interactions
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -372,7 +372,6 @@ def _validate(ratings: pd.DataFrame, movies: pd.DataFrame, users: pd.DataFrame, 
 
 
 # -- the tidy cache ----------------------------------------------------------------------------------
-_warned_unwritable = False  # one "cannot write the cache" warning per process is enough
 
 
 def _cache_key(source: MovieLensSource) -> str:
@@ -442,16 +441,9 @@ def _read_cache(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
 
 
 def _warn_unwritable(folder: Path, error: OSError) -> None:
-    global _warned_unwritable
-    if _warned_unwritable:
-        return
-    _warned_unwritable = True
-    warnings.warn(
-        f"could not write the MovieLens-100k cache at {folder} ({type(error).__name__}: {error}). "
-        "The data is loaded from the raw files and kept in memory; it will be converted again next time. "
-        f"Fix: set COURSE_CACHE_DIR (now {cache_dir()}) to a writable folder with free space. "
-        "(This warning is shown once per session.)",
-        stacklevel=4,
+    warn_cache_unwritable(
+        "MovieLens-100k cache", folder, error,
+        "The data is loaded from the raw files and kept in memory; it will be converted again next time.",
     )
 
 

@@ -35,7 +35,6 @@ from course_utils.encoders.fingerprint import content_hash
 CACHE_FORMAT_VERSION = 2
 STALE_TEMPORARY_SECONDS = 3600  # a ``.tmp`` file this old is the leftover of a killed write
 
-_warned_unwritable = False  # one "cannot write the cache" warning per process is enough
 
 
 class Encoder(Protocol):
@@ -90,7 +89,10 @@ def cached_encode(
     try:
         _write_entry(path, embeddings, model_id=model_id)
     except OSError as error:
-        _warn_unwritable(path, error)
+        config.warn_cache_unwritable(
+            "embedding cache entry", path, error,
+            "The embeddings were computed and are returned, but will be recomputed next time.",
+        )
     return embeddings
 
 
@@ -151,18 +153,3 @@ def _remove_stale_temporaries(folder: Path) -> None:
                 leftover.unlink()
         except OSError:  # another process removed it first, or no permission: not our business
             pass
-
-
-def _warn_unwritable(path: Path, error: OSError) -> None:
-    """Warn (once per process) that an entry could not be stored; the caller keeps the vectors."""
-    global _warned_unwritable
-    if _warned_unwritable:
-        return
-    _warned_unwritable = True
-    warnings.warn(
-        f"could not write the embedding cache entry {path} ({type(error).__name__}: {error}). "
-        "The embeddings were computed and are returned, but will be recomputed next time. "
-        f"Fix: set COURSE_CACHE_DIR (now {config.cache_dir()}) to a writable folder with free space. "
-        "(This warning is shown once per session.)",
-        stacklevel=3,
-    )

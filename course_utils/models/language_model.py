@@ -52,7 +52,6 @@ END_OF_TEXT = "<|endoftext|>"  # SmolLM2's document separator: the context befor
 Message = Mapping[str, str]
 Reduction = Literal["sum", "mean"]
 
-_warned_unwritable: set[Path] = set()  # cache folders we already warned about (warn once each)
 
 
 def gguf_path() -> Path:
@@ -278,14 +277,10 @@ def _load(checkpoint: Path) -> tuple[transformers.PreTrainedTokenizerBase, trans
         try:
             _save_atomically(tokenizer, model, checkpoint)
         except OSError as error:
-            if checkpoint.parent not in _warned_unwritable:
-                _warned_unwritable.add(checkpoint.parent)
-                warnings.warn(
-                    f"could not save the converted language model under {checkpoint.parent} ({error}); using "
-                    "it from memory, so every session converts it again. Fix: set COURSE_CACHE_DIR to a "
-                    "writable folder",
-                    stacklevel=3,
-                )
+            config.warn_cache_unwritable(
+                "converted language model", checkpoint, error,
+                "It is used from memory, so every session converts it again.",
+            )
             return tokenizer, model.float(), "converted in memory"
         source = "converted"
     with _progress_bars(enabled=False):
@@ -320,13 +315,9 @@ def _write_text_atomically(path: Path, text: str) -> None:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as error:
-        if path.parent not in _warned_unwritable:
-            _warned_unwritable.add(path.parent)
-            warnings.warn(
-                f"could not cache a generated text under {path.parent} ({error}); it is returned but will be "
-                "generated again next time. Fix: set COURSE_CACHE_DIR to a writable folder",
-                stacklevel=3,
-            )
+        config.warn_cache_unwritable(
+            "generated-text cache", path, error, "The text is returned but will be generated again next time."
+        )
 
 
 def _save_atomically(
