@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from course_utils import config
+from course_utils.checksums import file_sha256
 from course_utils.data import movielens
 from course_utils.data.movielens import GENRES, load_movielens_100k, locate_movielens_100k
 
@@ -95,7 +96,7 @@ def test_second_load_comes_from_the_cache(private_folders):
 
 def rewrite_checksums(folder):
     """Re-record the files' sha256, as if a tampered cache had been written by the loader itself."""
-    checksums = {name: movielens._sha256(folder / name) for name in movielens.TIDY_FILES}
+    checksums = {name: file_sha256(folder / name) for name in movielens.TIDY_FILES}
     (folder / movielens.CHECKSUMS_FILE).write_text(json.dumps(checksums))
 
 

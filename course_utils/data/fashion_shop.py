@@ -8,7 +8,6 @@ truncated or edited file fails loudly instead of giving silently different numbe
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from course_utils.checksums import file_sha256
 from course_utils.config import DATASETS_DIR
 from course_utils.data.interactions import Interactions
 from course_utils.data.simulate import UserSimulator
@@ -150,7 +150,7 @@ def verify_fashion_shop(root: Path | str | None = None) -> str:
         path = root / name
         if not path.is_file():
             raise DatasetIntegrityError(f"Fashion Shop file {path} is missing; {REBUILD_HINT}")
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != expected["sha256"]:
             raise DatasetIntegrityError(
                 f"Fashion Shop file {path} is corrupted or was modified: sha256 {actual[:12]}... differs "
@@ -227,14 +227,6 @@ def _read_manifest(root: Path) -> dict:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_schema(

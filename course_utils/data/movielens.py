@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from course_utils.checksums import file_sha256
 from course_utils.config import cache_dir, course_data_dir, warn_cache_unwritable
 from course_utils.data.interactions import Interactions
 
@@ -379,7 +380,7 @@ def _cache_key(source: MovieLensSource) -> str:
     names = OFFICIAL_FILES if source.layout == "official" else ATOMIC_FILES
     digest = hashlib.sha256(f"reader v{READER_VERSION}|{source.layout}|".encode())
     for name in names:
-        digest.update(_sha256(source.folder / name).encode())
+        digest.update(file_sha256(source.folder / name).encode())
     return digest.hexdigest()[:16]
 
 
@@ -399,7 +400,7 @@ def _write_cache(folder: Path, ratings: pd.DataFrame, movies: pd.DataFrame, user
         ratings.to_csv(staging / "ratings.csv.gz", index=False)
         movies.assign(genres=movies["genres"].map("|".join)).to_csv(staging / "movies.csv.gz", index=False)
         users.to_csv(staging / "users.csv.gz", index=False)
-        checksums = {name: _sha256(staging / name) for name in TIDY_FILES}
+        checksums = {name: file_sha256(staging / name) for name in TIDY_FILES}
         (staging / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=1))
         if folder.exists():  # a damaged cache (we only write after a failed read): out of the way
             shutil.rmtree(folder, ignore_errors=True)
@@ -418,7 +419,7 @@ def _read_cache(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
     """The cached tables, or ``None`` (with a warning) when any file is missing, altered or malformed."""
     try:
         expected = json.loads((folder / CHECKSUMS_FILE).read_text())
-        altered = [name for name in TIDY_FILES if _sha256(folder / name) != expected.get(name)]
+        altered = [name for name in TIDY_FILES if file_sha256(folder / name) != expected.get(name)]
         if altered:
             raise ValueError(f"sha256 of {', '.join(altered)} differs from {CHECKSUMS_FILE}")
         ratings = pd.read_csv(folder / "ratings.csv.gz", dtype="int64")
@@ -447,5 +448,3 @@ def _warn_unwritable(folder: Path, error: OSError) -> None:
     )
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

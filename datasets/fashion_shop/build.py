@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -38,6 +37,7 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1])]  # this folder (catalog.py) and
 
 import catalog  # noqa: E402
 
+from course_utils.checksums import file_sha256  # noqa: E402
 from course_utils.data.simulate import ATTRIBUTES, UserSimulator, log_impressions  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -69,7 +69,7 @@ def load_fashion_mnist(source: Path) -> tuple[np.ndarray, np.ndarray, dict[str, 
             "`sudo apt-get install dataset-fashion-mnist`, or pass --source DIR holding the original "
             "*-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist"
         )
-    checksums = {name: sha256(source / name) for name in FASHION_MNIST_FILES}
+    checksums = {name: file_sha256(source / name) for name in FASHION_MNIST_FILES}
     return read_idx(source / FASHION_MNIST_FILES[0]), read_idx(source / FASHION_MNIST_FILES[1]), checksums
 
 
@@ -177,13 +177,6 @@ def statistics(items: pd.DataFrame, impressions: pd.DataFrame, n_users: int) -> 
 
 
 # -- deterministic writers -------------------------------------------------------------------------
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -284,7 +277,7 @@ def _build(out: Path, seed: int, n_items: int, n_users: int, source: Path) -> di
                 "sha256": source_checksums,
             },
             "files": {
-                name: {"sha256": sha256(staging / name), "bytes": (staging / name).stat().st_size}
+                name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
                 for name in files
             },
             "statistics": stats,
