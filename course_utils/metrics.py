@@ -403,7 +403,7 @@ def _check_counts(counts: np.ndarray, axis: int | None = None) -> np.ndarray:
     return counts
 
 
-def gini_index(counts: np.ndarray) -> float:
+def gini_index(counts: np.ndarray, axis: int | None = None) -> float | np.ndarray:
     """Gini index of a non-negative distribution over items (e.g. :func:`item_exposure`).
 
     ``G = sum_{i=1..n} (2i - n - 1) x_(i) / (n * sum_i x_i)`` with ``x`` sorted ascending and
@@ -411,11 +411,15 @@ def gini_index(counts: np.ndarray) -> float:
     exposed; ``1 - 1/n``: everything on one item. Convention: divide by ``n`` (not ``n - 1``)
     so that ``G`` equals twice the area between the Lorenz curve and the diagonal, the picture
     drawn by ``plots.lorenz_curve`` (same as RecBole's GiniIndex; Fleder & Hosanagar 2009).
+    With ``axis=None`` ``counts`` is 1-D and the result a ``float``; with an ``axis`` (e.g. ``-1``
+    for one exposure vector per bootstrap resample) one Gini index per slice, an array.
     """
-    counts = np.sort(_check_counts(counts))
-    n = counts.size
+    counts = _check_counts(counts, axis)
+    counts = np.sort(counts if axis is None else np.moveaxis(counts, axis, -1), axis=-1)
+    n = counts.shape[-1]
     weights = 2 * np.arange(1, n + 1) - n - 1
-    return float(weights @ counts / (n * counts.sum()))
+    gini = counts @ weights / (n * counts.sum(axis=-1))
+    return float(gini) if axis is None else gini
 
 
 def shannon_entropy(

@@ -366,3 +366,11 @@ def test_pareto_mask():
     np.testing.assert_array_equal(m.pareto_mask(points), [True, True, False, True])
     with pytest.raises(ValueError, match="NaN"):
         m.pareto_mask(np.array([[np.nan, 1.0]]))
+
+
+def test_gini_index_along_an_axis_is_the_gini_of_each_slice():
+    exposure = np.array([[5.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 2.0, 3.0]])
+    rows = m.gini_index(exposure, axis=1)
+    np.testing.assert_allclose(rows, [0.75, 0.0, m.gini_index(exposure[2])])  # 1 - 1/n at the top
+    np.testing.assert_allclose(m.gini_index(exposure.T, axis=0), rows)
+    assert isinstance(m.gini_index(exposure[2]), float)
