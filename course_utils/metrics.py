@@ -382,7 +382,20 @@ def item_exposure(recommendations: np.ndarray, n_items: int, k: int | None = Non
 
 def catalog_coverage(recommendations: np.ndarray, n_items: int, k: int | None = None) -> float:
     """Share of the catalog recommended to at least one user: ``|∪_u L_u[:K]| / n_items`` (Ge et al. 2010)."""
-    return float((item_exposure(recommendations, n_items, k) > 0).mean())
+    return float(exposure_coverage(item_exposure(recommendations, n_items, k)))
+
+
+def exposure_coverage(exposure: np.ndarray) -> float | np.ndarray:
+    """Share of items exposed at least once, ``|{i : x_i > 0}| / n_items``, along the last axis.
+
+    ``exposure`` ``(n_items,)`` gives a ``float``; ``(..., n_items)`` (e.g. one exposure vector per
+    bootstrap resample) one coverage per row, an array.
+    """
+    exposure = np.asarray(exposure)
+    if exposure.ndim == 0 or exposure.shape[-1] == 0:
+        raise ValueError(f"exposure needs an item axis (last), got shape {exposure.shape}")
+    coverage = (exposure > 0).mean(axis=-1)
+    return float(coverage) if exposure.ndim == 1 else coverage
 
 
 def _check_counts(counts: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -441,6 +454,55 @@ def shannon_entropy(
         n = counts.size if axis is None else counts.shape[axis]
         entropy = entropy / np.log2(n) if n > 1 else np.zeros_like(entropy)
     return float(entropy) if axis is None else entropy
+
+
+def head_items(interactions: sp.spmatrix | sp.sparray, head_share: float = 0.8) -> np.ndarray:
+    """Boolean ``(n_items,)``: the head, the fewest most-clicked items holding ``head_share`` of the clicks.
+
+    Items sorted by clicks (descending, ties by id); the head is the shortest prefix whose clicks
+    reach ``head_share`` of all clicks. Every other item is in the *tail* (the 80/20 split of
+    Abdollahpouri et al. 2017, "Controlling popularity bias in learning-to-rank recommendation").
+    """
+    if not 0 < head_share < 1:
+        raise ValueError(f"head_share must lie in (0, 1), e.g. 0.8, got {head_share}")
+    clicks = np.asarray(sp.csc_array(interactions).sum(axis=0)).ravel()
+    if clicks.sum() <= 0:
+        raise ValueError("interactions has no clicks: the head is undefined")
+    order = np.argsort(-clicks, kind="stable")
+    cumulative = np.cumsum(clicks[order]) / clicks.sum()
+    n_head = int(np.searchsorted(cumulative, head_share - 1e-12)) + 1
+    head = np.zeros(clicks.size, dtype=bool)
+    head[order[:n_head]] = True
+    return head
+
+
+def tail_share(recommendations: np.ndarray, head: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Per user, the share of the top-``k`` slots given to tail items (not in ``head``): ``(n_users,)``."""
+    head = np.asarray(head, dtype=bool)
+    recommendations = check_recommendations(recommendations, head.size)
+    k = _check_k(k, recommendations.shape[1])
+    return (~head)[recommendations[:, :k]].mean(axis=1)
+
+
+def category_entropy(recommendations: np.ndarray, categories: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Per user, the entropy in bits of the category mix of the top-``k`` list: ``(n_users,)``.
+
+    ``categories`` ``(n_items, n_categories)``, non-negative (one-hot, or genres weighted so each
+    item counts once). ``c = sum_{i in L[:k]} categories[i]``, ``p = c / sum c``,
+    ``H = -sum p log2 p`` (:func:`shannon_entropy` per row: 0 for one category, ``log2 k`` for
+    ``k`` different ones).
+    """
+    categories = np.asarray(categories, dtype=np.float64)
+    if categories.ndim != 2:
+        raise ValueError(
+            f"categories must be (n_items, n_categories), e.g. one-hot; got shape {categories.shape}"
+        )
+    recommendations = check_recommendations(recommendations, categories.shape[0])
+    k = _check_k(k, recommendations.shape[1])
+    counts = categories[recommendations[:, :k]].sum(axis=1)  # (n_users, n_categories)
+    if (counts.sum(axis=1) <= 0).any():
+        raise ValueError("an item without a category makes a list's category mix undefined")
+    return shannon_entropy(counts, axis=1)
 
 
 def item_popularity(interactions: sp.spmatrix | sp.sparray | np.ndarray) -> np.ndarray:

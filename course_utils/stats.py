@@ -16,7 +16,11 @@ sample of users or another training seed. Two sources of noise, two tools:
   deviation (``ddof=1``). It assumes the per-seed differences are roughly normal; with 3-5 seeds
   it is wide, which is honest.
 
-Both return a :class:`Comparison` (``str`` gives ``+0.012 [0.004, 0.020], 99% of resamples > 0``;
+A catalog-level metric (coverage, Gini of exposure) has no per-user value to pair, but it is
+still computed from the users' lists: :func:`paired_bootstrap_catalog` draws the same users for
+both systems and recomputes the metric from the drawn users' lists.
+
+All three return a :class:`Comparison` (``str`` gives ``+0.012 [0.004, 0.020], 99% of resamples > 0``;
 ``to_row()`` gives a table row). :func:`claim_better` states "A beats B" in a notebook: it holds
 only when the whole CI lies on the claimed side of zero, and otherwise says "inconclusive at this
 size" with the numbers (through :func:`course_utils.exercises.claim`, so it looks like every
@@ -28,11 +32,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import stats as scipy_stats
 
+from course_utils import metrics
 from course_utils.exercises import claim
+from course_utils.ranking import positive_int
 
 MIN_PAIRED_USERS = 10  # below this a bootstrap CI says more about the resampling than the systems
 MIN_SEEDS = 2  # a t-interval needs at least one degree of freedom
@@ -180,6 +188,114 @@ def paired_bootstrap(
         confidence=confidence,
         n_resamples=n_resamples,
         metric=metric,
+        system_a=names[0],
+        system_b=names[1],
+    )
+
+
+CATALOG_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "coverage": metrics.exposure_coverage,
+    "gini": partial(metrics.gini_index, axis=-1),
+}
+
+
+def _user_exposure(lists: np.ndarray, n_items: int, k: int | None) -> sp.csr_array:
+    """``(n_users, n_items)``: how often each item is in each user's top ``k`` (0/1 for one list)."""
+    top = metrics.check_recommendations(lists, n_items)
+    if k is not None and positive_int(k) > top.shape[1]:
+        raise ValueError(f"k={k} is larger than the {top.shape[1]} recommendations per user")
+    top = top[:, :k]
+    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
+    return sp.csr_array((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], n_items))
+
+
+def _rounds_of(lists: np.ndarray, name: str) -> np.ndarray:
+    """``lists`` as ``(n_rounds, n_users, k)``: one round for a 2-D ``(n_users, k)`` array."""
+    lists = np.asarray(lists)
+    if lists.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must be (n_users, k) lists or (n_rounds, n_users, k) rounds of lists, "
+            f"got shape {lists.shape}"
+        )
+    return lists[None] if lists.ndim == 2 else lists
+
+
+def paired_bootstrap_catalog(
+    lists_a: np.ndarray,
+    lists_b: np.ndarray,
+    statistic: str | Callable[[np.ndarray], np.ndarray],
+    n_items: int,
+    k: int | None = None,
+    pool_rounds: bool = False,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    metric: str | None = None,
+    names: tuple[str, str] = ("A", "B"),
+) -> Comparison:
+    """Paired bootstrap over users of a **catalog-level** statistic of two systems' lists, ``A - B``.
+
+    ``statistic``: ``"coverage"`` (share of items shown at least once), ``"gini"`` (Gini index
+    of exposure), or any function mapping exposure rows ``(n_resamples, n_items)`` (how often
+    each item is shown) to one value per row. ``lists_a``/``lists_b``: ``(n_users, K)`` top-K
+    lists of the same users in the same order, scored on their first ``k``; or
+    ``(n_rounds, n_users, K)``, one list per user per round (a feedback loop), where the value is
+    the statistic of each round averaged over the rounds, or with ``pool_rounds=True`` the
+    statistic of the exposure summed over all rounds (e.g. the exposure Gini after the last round).
+
+    Each resample draws ``n`` users with replacement, the same users for both systems, and
+    ``d*`` is the statistic of A's drawn lists minus B's. Repeating users shrinks coverage-type
+    statistics in every resample, so the percentile interval of ``d*`` would be biased: the
+    interval is the normal bootstrap interval ``d ± z_{(1+c)/2} · sd(d*)`` around the observed
+    difference ``d`` on all users (Efron & Tibshirani 1993, ch. 13). ``share_above_zero`` is
+    the share of ``d*`` > 0. Deterministic for a given ``seed``.
+    """
+    _check_confidence(confidence)
+    if n_resamples < 100:
+        raise ValueError(f"n_resamples must be at least 100 for a stable CI, got {n_resamples}")
+    if isinstance(statistic, str):
+        if statistic not in CATALOG_STATISTICS:
+            raise ValueError(
+                f"unknown statistic {statistic!r}: use one of {sorted(CATALOG_STATISTICS)} or a function"
+            )
+        metric = statistic if metric is None else metric
+        statistic = CATALOG_STATISTICS[statistic]
+    rounds_a, rounds_b = _rounds_of(lists_a, "lists_a"), _rounds_of(lists_b, "lists_b")
+    if rounds_a.shape[:2] != rounds_b.shape[:2]:
+        raise ValueError(
+            f"lists_a and lists_b need the same rounds and users, got shapes {np.shape(lists_a)} and "
+            f"{np.shape(lists_b)}"
+        )
+    n = rounds_a.shape[1]
+    if n < MIN_PAIRED_USERS:
+        raise ValueError(f"got lists of {n} users; a paired bootstrap needs at least {MIN_PAIRED_USERS}")
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, n, size=(n_resamples, n))
+    # (n_resamples + 1, n_users): how often each user was drawn; the last row draws everyone once
+    times_drawn = sp.csr_array(
+        (np.ones(drawn.size + n), (np.repeat(np.arange(n_resamples + 1), n), np.append(drawn, np.arange(n)))),
+        shape=(n_resamples + 1, n),
+    )
+
+    def values(rounds: np.ndarray) -> np.ndarray:  # (n_resamples + 1,): the statistic of each draw
+        exposures = [_user_exposure(lists, n_items, k) for lists in rounds]
+        if pool_rounds:
+            return statistic((times_drawn @ sum(exposures)).toarray())
+        return np.mean([statistic((times_drawn @ exposure).toarray()) for exposure in exposures], axis=0)
+
+    differences = values(rounds_a) - values(rounds_b)
+    observed, differences = float(differences[-1]), differences[:-1]
+    half_width = float(scipy_stats.norm.ppf((1 + confidence) / 2) * differences.std(ddof=1))
+    return Comparison(
+        difference=observed,
+        ci_low=observed - half_width,
+        ci_high=observed + half_width,
+        share_above_zero=float((differences > 0).mean()),
+        n=n,
+        unit="users",
+        confidence=confidence,
+        n_resamples=n_resamples,
+        metric="metric" if metric is None else metric,
         system_a=names[0],
         system_b=names[1],
     )

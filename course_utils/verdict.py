@@ -24,13 +24,12 @@ encoders' text+image space, the models on clicks, while the yardsticks here are
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats as scipy_stats
 
 from course_utils import metrics, stats
 from course_utils.data.interactions import SPLITS, Interactions
@@ -217,54 +216,7 @@ def load_verdict_data(
 
 
 # --------------------------------------------------------------------------------------------
-# 2. Metrics that are not in metrics.py (yet): head/tail, category entropy per list
-# --------------------------------------------------------------------------------------------
-
-
-def head_items(interactions: sp.spmatrix | sp.sparray, head_share: float = HEAD_SHARE) -> np.ndarray:
-    """Boolean ``(n_items,)``: the head, the fewest most-clicked items holding ``head_share`` of the clicks.
-
-    Items sorted by clicks (descending, ties by id); the head is the shortest prefix whose clicks
-    reach ``head_share`` of all clicks. Every other item is in the *tail*.
-    """
-    if not 0 < head_share < 1:
-        raise ValueError(f"head_share must lie in (0, 1), e.g. 0.8, got {head_share}")
-    clicks = np.asarray(sp.csc_array(interactions).sum(axis=0)).ravel()
-    if clicks.sum() <= 0:
-        raise ValueError("interactions has no clicks: the head is undefined")
-    order = np.argsort(-clicks, kind="stable")
-    cumulative = np.cumsum(clicks[order]) / clicks.sum()
-    n_head = int(np.searchsorted(cumulative, head_share - 1e-12)) + 1
-    head = np.zeros(clicks.size, dtype=bool)
-    head[order[:n_head]] = True
-    return head
-
-
-def tail_share(lists: np.ndarray, head: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Per user, the share of the top-``k`` slots given to tail items (not in ``head``): ``(n_users,)``."""
-    lists = metrics.check_recommendations(lists, head.size)
-    k = lists.shape[1] if k is None else k
-    return (~np.asarray(head, dtype=bool))[lists[:, :k]].mean(axis=1)
-
-
-def category_entropy(lists: np.ndarray, categories: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Per user, the entropy in bits of the category mix of the top-``k`` list: ``(n_users,)``.
-
-    ``categories`` ``(n_items, n_categories)``, non-negative (one-hot, or genres weighted so each
-    item counts once). ``c = sum_{i in L[:k]} categories[i]``, ``p = c / sum c``,
-    ``H = -sum p log2 p`` (0 for one category, ``log2 k`` for ``k`` different ones).
-    """
-    categories = np.asarray(categories, dtype=np.float64)
-    lists = metrics.check_recommendations(lists, categories.shape[0])
-    k = lists.shape[1] if k is None else k
-    counts = categories[lists[:, :k]].sum(axis=1)  # (n_users, n_categories)
-    if (counts.sum(axis=1) <= 0).any():
-        raise ValueError("an item without a category makes a list's category mix undefined")
-    return metrics.shannon_entropy(counts, axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# 3. The yardsticks of one evaluation split: per-user and catalog metrics
+# 2. The yardsticks of one evaluation split: per-user and catalog metrics
 # --------------------------------------------------------------------------------------------
 
 HIGHER_IS_BETTER = {"Gini": False}  # every other metric: higher is better (or "wider")
@@ -304,7 +256,7 @@ class EvaluationContext:
             inputs,
             data.attributes,
             data.categories,
-            head_items(inputs),
+            metrics.head_items(inputs, HEAD_SHARE),
             data.simulator,
             data.user_ids[split.users],
             data.item_ids,
@@ -347,8 +299,8 @@ class EvaluationContext:
             f"Recall@{self.recall_k}": metrics.recall_at_k(lists, self.truth, self.recall_k),
             f"ILD@{k}[attributes]": metrics.intra_list_diversity(lists, self._attribute_distance, k),
             f"ILD@{k}[co-occurrence]": metrics.intra_list_diversity(lists, self._cooccurrence_distance, k),
-            f"Entropy@{k}[category]": category_entropy(lists, self.categories, k),
-            f"Tail share@{k}": tail_share(lists, self.head, k),
+            f"Entropy@{k}[category]": metrics.category_entropy(lists, self.categories, k),
+            f"Tail share@{k}": metrics.tail_share(lists, self.head, k),
             f"Novelty@{k}": metrics.novelty(lists, self.inputs, k),
         }
         if self.simulator is not None:
@@ -377,84 +329,8 @@ class EvaluationContext:
 
 
 # --------------------------------------------------------------------------------------------
-# 4. Differences with confidence intervals
+# 3. Differences with confidence intervals
 # --------------------------------------------------------------------------------------------
-
-
-def coverage_of(exposure: np.ndarray) -> np.ndarray:
-    """Coverage of each row of an exposure matrix ``(..., n_items)``: share of items shown at least once."""
-    return (np.asarray(exposure) > 0).mean(axis=-1)
-
-
-def gini_of(exposure: np.ndarray) -> np.ndarray:
-    """Gini index of each row of an exposure matrix ``(..., n_items)``: :func:`metrics.gini_index` per row."""
-    return metrics.gini_index(exposure, axis=-1)
-
-
-CATALOG_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"Coverage": coverage_of, "Gini": gini_of}
-
-
-def _membership(lists: np.ndarray, n_items: int, k: int) -> sp.csr_array:
-    """``(n_users, n_items)`` 0/1: which items are in each user's top ``k``."""
-    top = metrics.check_recommendations(lists, n_items)[:, :k]
-    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
-    return sp.csr_array((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], n_items))
-
-
-def bootstrap_catalog(
-    lists_a: np.ndarray,
-    lists_b: np.ndarray,
-    statistic: Callable[[np.ndarray], np.ndarray],
-    n_items: int,
-    k: int = 10,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    metric: str = "metric",
-    names: tuple[str, str] = ("A", "B"),
-) -> stats.Comparison:
-    """Paired bootstrap over users of a **catalog-level** statistic of the top-``k`` lists, ``A - B``.
-
-    ``statistic`` maps exposure matrices ``(n_resamples, n_items)`` (how often each item is shown)
-    to one value per row, e.g. :func:`coverage_of` or :func:`gini_of`. Each resample draws the same
-    users (with replacement) for both systems; ``d*`` is the statistic of A's drawn lists minus
-    B's. Drawing with replacement repeats some users' lists, which shrinks coverage-type
-    statistics in every resample, so the percentile interval of ``d*`` is biased; the interval is
-    the normal bootstrap interval ``d ± z_{(1+c)/2} · sd(d*)`` around the observed difference
-    ``d`` instead (Efron & Tibshirani 1993, ch. 13). ``share_above_zero`` is the share of ``d*`` > 0.
-    """
-    lists_a, lists_b = np.asarray(lists_a), np.asarray(lists_b)
-    if lists_a.shape[0] != lists_b.shape[0] or lists_a.shape[0] < stats.MIN_PAIRED_USERS:
-        raise ValueError(
-            f"lists_a and lists_b need the same users, at least {stats.MIN_PAIRED_USERS}; got "
-            f"{lists_a.shape[0]} and {lists_b.shape[0]}"
-        )
-    n = lists_a.shape[0]
-    member_a, member_b = _membership(lists_a, n_items, k), _membership(lists_b, n_items, k)
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, n, size=(n_resamples, n))
-    times_drawn = sp.csr_array(  # (n_resamples, n_users): how often each user was drawn
-        (np.ones(drawn.size), (np.repeat(np.arange(n_resamples), n), drawn.ravel())), shape=(n_resamples, n)
-    )
-    differences = statistic((times_drawn @ member_a).toarray()) - statistic(
-        (times_drawn @ member_b).toarray()
-    )
-    everyone = np.ones((1, n))
-    observed = float((statistic(everyone @ member_a) - statistic(everyone @ member_b))[0])
-    half_width = float(scipy_stats.norm.ppf((1 + confidence) / 2) * differences.std(ddof=1))
-    return stats.Comparison(
-        difference=observed,
-        ci_low=observed - half_width,
-        ci_high=observed + half_width,
-        share_above_zero=float((differences > 0).mean()),
-        n=n,
-        unit="users",
-        confidence=confidence,
-        n_resamples=n_resamples,
-        metric=metric,
-        system_a=names[0],
-        system_b=names[1],
-    )
 
 
 def compare(
@@ -468,7 +344,7 @@ def compare(
     """Every metric of every system minus the ``reference`` system's, with a 95 % CI.
 
     Per-user metrics: :func:`course_utils.stats.paired_bootstrap`; coverage and Gini:
-    :func:`bootstrap_catalog`. Keys are ``(system, metric)``.
+    :func:`course_utils.stats.paired_bootstrap_catalog`. Keys are ``(system, metric)``.
     """
     if reference not in per_user:
         raise ValueError(f"reference {reference!r} is not one of the systems {list(per_user)}")
@@ -486,15 +362,15 @@ def compare(
                 metric=metric,
                 names=(name, reference),
             )
-        for statistic_name, statistic in CATALOG_STATISTICS.items():
-            metric = f"{statistic_name}@{context.k}"
-            comparisons[name, metric] = bootstrap_catalog(
+        for statistic in ("Coverage", "Gini"):
+            metric = f"{statistic}@{context.k}"
+            comparisons[name, metric] = stats.paired_bootstrap_catalog(
                 lists[name],
                 lists[reference],
-                statistic,
+                statistic.lower(),
                 n_items,
                 context.k,
-                n_resamples,
+                n_resamples=n_resamples,
                 seed=seed,
                 metric=metric,
                 names=(name, reference),
@@ -521,7 +397,7 @@ def difference_table(comparisons: Mapping[tuple[str, str], stats.Comparison]) ->
 
 
 # --------------------------------------------------------------------------------------------
-# 5. Verdicts, computed
+# 4. Verdicts, computed
 # --------------------------------------------------------------------------------------------
 
 
@@ -572,7 +448,7 @@ def evidence_text(comparisons: Sequence[stats.Comparison]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# 6. Augmentation with the encoders: pseudo-clicks on content neighbours
+# 5. Augmentation with the encoders: pseudo-clicks on content neighbours
 # --------------------------------------------------------------------------------------------
 
 

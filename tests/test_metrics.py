@@ -374,3 +374,42 @@ def test_gini_index_along_an_axis_is_the_gini_of_each_slice():
     np.testing.assert_allclose(rows, [0.75, 0.0, m.gini_index(exposure[2])])  # 1 - 1/n at the top
     np.testing.assert_allclose(m.gini_index(exposure.T, axis=0), rows)
     assert isinstance(m.gini_index(exposure[2]), float)
+
+
+def test_head_items_is_the_shortest_prefix_holding_the_share():
+    # clicks per item: 5, 3, 1, 1 (10 in all): 5 + 3 = 80 % -> head {0, 1}
+    clicks = sp.csr_array(np.array([[1, 1, 1, 0], [1, 1, 0, 1], [1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]]))
+    assert m.head_items(clicks, 0.8).tolist() == [True, True, False, False]
+    assert m.head_items(clicks, 0.5).tolist() == [True, False, False, False]
+    with pytest.raises(ValueError, match="head_share"):
+        m.head_items(clicks, 1.0)
+    with pytest.raises(ValueError, match="no clicks"):
+        m.head_items(sp.csr_array((2, 3)), 0.8)
+
+
+def test_tail_share_and_category_entropy_by_hand():
+    head = np.array([True, True, False, False])
+    lists = np.array([[0, 2, 3], [0, 1, 2]])
+    np.testing.assert_allclose(m.tail_share(lists, head), [2 / 3, 1 / 3])
+    np.testing.assert_allclose(m.tail_share(lists, head, k=1), [0.0, 0.0])
+    categories = np.array([[1, 0], [1, 0], [0, 1], [0.5, 0.5]])
+    # list 0: counts (1.5, 1.5) -> 1 bit; list 1: (2, 1) -> H(2/3, 1/3)
+    expected = -(2 / 3 * np.log2(2 / 3) + 1 / 3 * np.log2(1 / 3))
+    np.testing.assert_allclose(m.category_entropy(lists, categories), [1.0, expected])
+    np.testing.assert_allclose(m.category_entropy(lists, categories, k=2), [1.0, 0.0])
+    with pytest.raises(ValueError, match="without a category"):
+        m.category_entropy(lists, np.zeros((4, 2)))
+
+
+def test_exposure_coverage_per_row_and_as_a_float():
+    exposure = np.array([[0, 2, 0, 1], [1, 1, 1, 1]])
+    np.testing.assert_allclose(m.exposure_coverage(exposure), [0.5, 1.0])
+    assert m.exposure_coverage(exposure[0]) == 0.5
+    assert m.catalog_coverage(np.array([[1, 3]]), 4) == 0.5
+    with pytest.raises(ValueError, match="item axis"):
+        m.exposure_coverage(np.float64(3.0))
+
+
+def test_category_entropy_needs_a_category_matrix():
+    with pytest.raises(ValueError, match="n_categories"):
+        m.category_entropy(np.array([[0, 1]]), np.array([0, 1, 1]))

@@ -5,33 +5,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from course_utils import metrics, stats, verdict
+from course_utils import stats, verdict
 from course_utils.data.interactions import Interactions
-
-
-def test_head_items_is_the_shortest_prefix_holding_the_share():
-    # clicks per item: 5, 3, 1, 1 (10 in all): 5 + 3 = 80 % -> head {0, 1}
-    clicks = sp.csr_array(np.array([[1, 1, 1, 0], [1, 1, 0, 1], [1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]]))
-    assert verdict.head_items(clicks, 0.8).tolist() == [True, True, False, False]
-    assert verdict.head_items(clicks, 0.5).tolist() == [True, False, False, False]
-    with pytest.raises(ValueError, match="head_share"):
-        verdict.head_items(clicks, 1.0)
-    with pytest.raises(ValueError, match="no clicks"):
-        verdict.head_items(sp.csr_array((2, 3)), 0.8)
-
-
-def test_tail_share_and_category_entropy_by_hand():
-    head = np.array([True, True, False, False])
-    lists = np.array([[0, 2, 3], [0, 1, 2]])
-    np.testing.assert_allclose(verdict.tail_share(lists, head), [2 / 3, 1 / 3])
-    np.testing.assert_allclose(verdict.tail_share(lists, head, k=1), [0.0, 0.0])
-    categories = np.array([[1, 0], [1, 0], [0, 1], [0.5, 0.5]])
-    # list 0: counts (1.5, 1.5) -> 1 bit; list 1: (2, 1) -> H(2/3, 1/3)
-    expected = -(2 / 3 * np.log2(2 / 3) + 1 / 3 * np.log2(1 / 3))
-    np.testing.assert_allclose(verdict.category_entropy(lists, categories), [1.0, expected])
-    np.testing.assert_allclose(verdict.category_entropy(lists, categories, k=2), [1.0, 0.0])
-    with pytest.raises(ValueError, match="without a category"):
-        verdict.category_entropy(lists, np.zeros((4, 2)))
 
 
 def _comparison(low, high, metric="ILD@10[attributes]"):
@@ -53,31 +28,6 @@ def test_verdict_rule():
 def test_lower_gini_counts_as_better():
     assert verdict.direction(_comparison(-0.2, -0.1, "Gini@10")) == 1
     assert verdict.direction(_comparison(-0.2, -0.1, "Coverage@10")) == -1
-
-
-def test_catalog_statistics_match_the_metrics_module():
-    rng = np.random.default_rng(1)
-    exposure = rng.integers(0, 5, size=(3, 40))
-    for row in exposure:
-        assert np.isclose(verdict.gini_of(row), metrics.gini_index(row))
-        assert np.isclose(verdict.coverage_of(row), (row > 0).mean())
-    np.testing.assert_allclose(verdict.gini_of(exposure), [metrics.gini_index(r) for r in exposure])
-
-
-def test_bootstrap_catalog_of_identical_systems_is_exactly_zero():
-    rng = np.random.default_rng(0)
-    lists = np.stack([rng.permutation(50)[:10] for _ in range(40)])
-    narrow = np.stack([rng.permutation(20)[:10] for _ in range(40)])  # only items 0-19
-    same = verdict.bootstrap_catalog(lists, lists.copy(), verdict.coverage_of, 50, k=10, n_resamples=200)
-    assert (same.difference, same.ci_low, same.ci_high) == (0.0, 0.0, 0.0)
-    narrower = verdict.bootstrap_catalog(
-        narrow, lists, verdict.coverage_of, 50, k=10, n_resamples=200, seed=1
-    )
-    observed = np.unique(narrow).size / 50 - np.unique(lists).size / 50
-    assert np.isclose(narrower.difference, observed)
-    assert narrower.ci_low <= narrower.difference <= narrower.ci_high < 0
-    with pytest.raises(ValueError, match="same users"):
-        verdict.bootstrap_catalog(lists[:5], lists[:5], verdict.coverage_of, 50)
 
 
 def test_content_neighbour_clicks_adds_the_nearest_neighbour_at_the_given_weight():
