@@ -173,6 +173,29 @@ def test_a_missing_file_or_manifest_is_caught(shop_copy):
         load_fashion_shop(shop_copy)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda manifest: manifest["files"].pop("simulator.npz"), r"no checksum for simulator\.npz"),
+        (lambda manifest: manifest["files"].update({"users.csv.gz": "abc"}), "users.csv.gz has no sha256"),
+        (lambda manifest: manifest.update({"files": []}), "lists no files"),
+    ],
+)
+def test_a_manifest_that_leaves_a_file_unverified_is_refused(shop_copy, edit, message):
+    path = shop_copy / "MANIFEST.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(DatasetIntegrityError, match=message):
+        load_fashion_shop(shop_copy)
+
+
+def test_a_manifest_that_is_not_a_table_is_refused(shop_copy):
+    (shop_copy / "MANIFEST.json").write_text("[1, 2]")
+    with pytest.raises(DatasetIntegrityError, match="lists no files"):
+        verify_fashion_shop(shop_copy)
+
+
 # -- the build ------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not FASHION_MNIST_AVAILABLE, reason="needs `apt-get install dataset-fashion-mnist`")
 def test_tiny_rebuild_is_byte_identical_for_a_seed_and_loads(tmp_path):

@@ -39,6 +39,7 @@ ITEM_COLUMNS = (
 IMPRESSION_COLUMNS = ("user", "item", "position", "timestamp", "clicked")
 USER_COLUMNS = ("user_id", "first_seen", "sessions", "impressions", "clicks")
 IMAGE_SHAPE = (28, 28, 3)
+DATA_FILES = ("items.csv.gz", "users.csv.gz", "images.npz", "impressions.npz", "simulator.npz")
 REBUILD_HINT = (
     "restore it with `git checkout datasets/fashion_shop` or rebuild: python datasets/fashion_shop/build.py"
 )
@@ -219,8 +220,14 @@ def _read_manifest(root: Path) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise DatasetIntegrityError(f"{path} is not valid JSON ({error}); {REBUILD_HINT}") from error
-    if not isinstance(manifest.get("files"), dict) or not manifest["files"]:
-        raise DatasetIntegrityError(f"{path} lists no files; {REBUILD_HINT}")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict) or not manifest["files"]:
+        raise DatasetIntegrityError(f"{path} lists no files (expected a \"files\" table); {REBUILD_HINT}")
+    unlisted = [name for name in DATA_FILES if name not in manifest["files"]]
+    if unlisted:  # a file the loader reads must never go unverified
+        raise DatasetIntegrityError(f"{path} has no checksum for {', '.join(unlisted)}; {REBUILD_HINT}")
+    for name, entry in manifest["files"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise DatasetIntegrityError(f"{path}: the entry of {name} has no sha256 string; {REBUILD_HINT}")
     return manifest
 
 
