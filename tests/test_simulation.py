@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from course_utils import rerank
 from course_utils.data.interactions import Interactions
 from course_utils.data.simulate import UserSimulator
+from course_utils.metrics import gini_index
 from course_utils.models.recommenders import ItemKNN
 from course_utils.simulation import (
     AdaptiveDiversityPolicy,
@@ -104,6 +105,26 @@ def test_metrics_stay_in_range_and_coverage_never_shrinks(tiny_shop):
     assert rounds["new_items"].iloc[0] == 1.0  # nothing was shown before the first round
     assert rounds["slate_entropy"].between(0, np.log2(TINY_K)).all()
     assert (rounds["utility"] > 0).all()
+
+
+def test_exposure_columns_are_the_users_and_items_totals_over_all_rounds(tiny_shop):
+    # What the notebook recomputes per user from the slates: exposure entropy is the mean over users of the
+    # entropy of each user's category counts summed over the rounds (repeats count), Gini is that of the
+    # impressions per item summed over the rounds, coverage the share of items in a round's slates.
+    simulator, history = tiny_shop
+    result = run(simulator, history, RerankPolicy(mmr_on(simulator), 0.5, "MMR"), n_rounds=6)
+    categories = simulator.item_codes[:, 0]
+    last = 3  # after round 3 of 6
+    shown = categories[result.slates[:last]]  # (3, n_users, k)
+    counts = (shown[..., None] == np.arange(categories.max() + 1)).sum(axis=(0, 2))
+    probabilities = counts / counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(probabilities * np.log2(probabilities), axis=1)
+    row = result.rounds.iloc[last - 1]
+    assert row["exposure_entropy"] == pytest.approx(entropy.mean())
+    impressions = np.bincount(result.slates[:last].ravel(), minlength=TINY_ITEMS)
+    assert row["gini"] == pytest.approx(gini_index(impressions))
+    assert row["coverage"] == pytest.approx(np.unique(result.slates[last - 1]).size / TINY_ITEMS)
 
 
 def test_clicks_are_logged_and_clicked_items_never_come_back(tiny_shop):
