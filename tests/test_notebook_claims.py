@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import nbformat
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COMPARATIVE = re.compile(r"\b(beats?|better|outperforms?|higher|lower|more|less|wider|narrower|than)\b", re.I)
@@ -33,10 +32,6 @@ REVIEWED = {
     ("11", "the judge recognises real held-out photos far better than chance"): "against chance",
     ("12", "... and less than the logging policy's last slates did"): "one simulation run, round-1 coverage",
     ("13", "{encoder}: reading the cache is at least 10x faster"): "a timing, with a 10x margin",
-}
-# Comparisons of two systems still decided without a CI: the next session's work (issue 16).
-NOT_YET_THROUGH_STATS = {
-    ("01", "Mult-VAE recommends a larger share of the catalog than popularity on {dataset}"),
 }
 
 
@@ -69,14 +64,8 @@ def test_every_comparative_claim_is_decided_by_a_ci_or_reviewed():
         (number, text)
         for number, text in comparative_claims_outside_stats()
         if not any(number == n and text.startswith(start) for n, start in REVIEWED)
-        and (number, text) not in NOT_YET_THROUGH_STATS
     }
     assert not unreviewed, (
         "comparative claims decided without a CI: use stats.claim_better (or test a stats.Comparison), "
         f"or review them in this file with the reason: {sorted(unreviewed)}"
     )
-
-
-@pytest.mark.parametrize("entry", sorted(NOT_YET_THROUGH_STATS))
-def test_the_open_list_is_current(entry):
-    assert entry in comparative_claims_outside_stats(), f"{entry} is gone: take it off NOT_YET_THROUGH_STATS"
