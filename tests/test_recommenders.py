@@ -155,6 +155,16 @@ def test_ease_equals_the_closed_form_with_zero_diagonal():
     np.testing.assert_allclose(model.score(np.arange(50)), clicks @ expected, atol=1e-4)
 
 
+def test_the_cholesky_inverse_is_the_inverse_and_refuses_an_indefinite_matrix():
+    from course_utils.models.recommenders import _symmetric_positive_definite_inverse
+
+    factor = np.random.default_rng(1).random((6, 6))
+    matrix = factor @ factor.T + np.eye(6)
+    np.testing.assert_allclose(_symmetric_positive_definite_inverse(matrix.copy()), np.linalg.inv(matrix), atol=1e-10)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        _symmetric_positive_definite_inverse(np.diag([1.0, -1.0, 2.0]))
+
+
 def test_ease_rejects_a_non_positive_l2():
     with pytest.raises(ValueError, match="l2 must be > 0"):
         EASE(l2=0.0)
