@@ -160,7 +160,8 @@ def test_the_cholesky_inverse_is_the_inverse_and_refuses_an_indefinite_matrix():
 
     factor = np.random.default_rng(1).random((6, 6))
     matrix = factor @ factor.T + np.eye(6)
-    np.testing.assert_allclose(_symmetric_positive_definite_inverse(matrix.copy()), np.linalg.inv(matrix), atol=1e-10)
+    inverse = _symmetric_positive_definite_inverse(matrix.copy())
+    np.testing.assert_allclose(inverse, np.linalg.inv(matrix), atol=1e-10)
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
         _symmetric_positive_definite_inverse(np.diag([1.0, -1.0, 2.0]))
 
