@@ -7,6 +7,7 @@ import pkgutil
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 import course_utils.checks
@@ -132,3 +133,17 @@ def test_hint_tiers_nudge_first(capsys):
     second = capsys.readouterr().out
     assert "hint 1 of 2" in first and "More: .hint(2)" in first
     assert "hint 2 of 2" in second and ".solution()" in second and "min-max" in second
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.stem)
+def test_exercises_are_numbered_notebook_dot_k_in_order(lesson):
+    """One numbering scheme (CONTRIBUTING.md): ``### Exercise NN.k · title``, k = 1, 2, ... in order."""
+    number = lesson.stem[:2]
+    notebook = nbformat.read(REPO / "solutions" / f"{lesson.stem}.ipynb", as_version=4)
+    headings = [
+        match
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+        for match in re.findall(r"^#+ Exercise (\S+)", cell.source, flags=re.MULTILINE)
+    ]
+    assert headings == [f"{number}.{k}" for k in range(1, len(headings) + 1)], headings

@@ -18,7 +18,7 @@ from course_utils.exercises import Exercise, Mistake, assert_close
 from course_utils.models.recommenders import EASE
 
 # --------------------------------------------------------------------------------------------
-# Exercise 1: EASE in closed form
+# Exercise 14.1: EASE in closed form
 # --------------------------------------------------------------------------------------------
 
 
@@ -160,7 +160,7 @@ ease_weights = Exercise(
 
 
 # --------------------------------------------------------------------------------------------
-# Exercise 2: new-item metrics
+# Exercise 14.2: new-item metrics
 # --------------------------------------------------------------------------------------------
 
 
