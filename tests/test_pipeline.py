@@ -249,8 +249,9 @@ def test_rerank_sweep_gives_the_lists_of_separate_cascade_runs(tiny_result):
     assert sorted(swept) == [(r, d) for r in ("dpp", "mmr") for d in (0.0, 0.4, 1.0)]
     for (reranker, diversity), lists in swept.items():
         setting = PipelineConfig(**{**TINY_CONFIG.__dict__, "diversity": diversity})
-        np.testing.assert_array_equal(lists, pipeline.run_cascade(tiny_result.components, setting, reranker).lists)
-    assert not np.array_equal(swept["dpp", 0.0], swept["dpp", 1.0])   # the dial changes the lists
+        separate = pipeline.run_cascade(tiny_result.components, setting, reranker).lists
+        np.testing.assert_array_equal(lists, separate)
+    assert not np.array_equal(swept["dpp", 0.0], swept["dpp", 1.0])  # the dial changes the lists
 
 
 def test_rerank_sweep_rejects_a_dial_outside_zero_one(tiny_result):
