@@ -46,7 +46,7 @@ per-history-item contributions plus one per-user offset (:func:`explain_recommen
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -569,6 +569,29 @@ def run_cascade(components: Components, config: PipelineConfig, reranker: str = 
     """Run :func:`build_cascade` for every evaluated user; ``result.lists`` is ``(n_users, k)``."""
     cascade = build_cascade(components, config, reranker)
     return cascade.run(np.arange(len(components.users)), components.data.n_items)
+
+
+def rerank_sweep(
+    components: Components, config: PipelineConfig, diversities: Sequence[float]
+) -> dict[tuple[str, float], np.ndarray]:
+    """Both cascades' final lists at every ``diversity``, with one shared recall and ranking stage.
+
+    Recall (item-kNN) and rank (fused score) depend on neither the re-ranker nor its dial, so
+    they run once; each ``(reranker, diversity)`` then only re-ranks the ``n_rank`` shortlist.
+    ``result[reranker, d]`` ``(n_users, k)`` equals
+    ``run_cascade(components, replace(config, diversity=d), reranker).lists``.
+    """
+    rows = np.arange(len(components.users))
+    recall_and_rank = build_cascade(components, config, RERANKERS[0]).stages[:2]
+    ranked_result = Cascade(recall_and_rank).run(rows, components.data.n_items)
+    ranked = Shortlist(ranked_result.lists, ranked_result.stage_scores[recall_and_rank[-1].name])
+    lists = {}
+    for diversity in diversities:
+        setting = replace(config, diversity=float(diversity))  # validates the dial
+        for reranker in RERANKERS:
+            final_stage = build_cascade(components, setting, reranker).stages[-1]
+            lists[reranker, float(diversity)] = final_stage.select(rows, ranked).items
+    return lists
 
 
 def default_pipeline(components: Components, k: int = 10) -> np.ndarray:

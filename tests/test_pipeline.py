@@ -244,6 +244,21 @@ def test_no_diversity_keeps_the_ranking_stage_order(tiny_result):
         np.testing.assert_array_equal(result.lists, ranked[:, : config.k])
 
 
+def test_rerank_sweep_gives_the_lists_of_separate_cascade_runs(tiny_result):
+    swept = pipeline.rerank_sweep(tiny_result.components, TINY_CONFIG, [0.0, 0.4, 1.0])
+    assert sorted(swept) == [(r, d) for r in ("dpp", "mmr") for d in (0.0, 0.4, 1.0)]
+    for (reranker, diversity), lists in swept.items():
+        setting = PipelineConfig(**{**TINY_CONFIG.__dict__, "diversity": diversity})
+        separate = pipeline.run_cascade(tiny_result.components, setting, reranker).lists
+        np.testing.assert_array_equal(lists, separate)
+    assert not np.array_equal(swept["dpp", 0.0], swept["dpp", 1.0])  # the dial changes the lists
+
+
+def test_rerank_sweep_rejects_a_dial_outside_zero_one(tiny_result):
+    with pytest.raises(ValueError, match="diversity must be in"):
+        pipeline.rerank_sweep(tiny_result.components, TINY_CONFIG, [0.0, 1.5])
+
+
 def test_default_pipeline_caps_its_shortlists_on_a_small_catalog():
     data = pipeline.load_pipeline_data("ml100k", max_items=300, max_users=20)
     embeddings = {"text": np.random.default_rng(0).normal(size=(data.n_items, 8))}
