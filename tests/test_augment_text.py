@@ -31,6 +31,14 @@ def test_tokenize_round_trip_and_word_units():
     assert tokenize("Soft t-shirt/top, women's (size M) 20% off") == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Calder 'Luna' dress, 100% cotton.", 'The "Nova" coat (wool).', "Men's shoes: 'Rio', 'Sol' and 'Mar'."],
+)
+def test_detokenize_pairs_quotes_and_reads_punctuation_runs(text):
+    assert detokenize(tokenize(text)) == text
+
+
 def test_shipped_lexicon_is_symmetric_and_single_word_keyed():
     lexicon = load_lexicon()
     assert {"sweater", "jumper"} <= set(lexicon["pullover"])

@@ -35,6 +35,7 @@ LEXICON_PATH = Path(__file__).with_name("lexicon.json")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['\-][^\W_]+)*|[^\W_]+|[^\w\s]+|_+")
 _NO_SPACE_BEFORE = set(".,!?;:%)]}/")
 _NO_SPACE_AFTER = set("([{$£€/")
+_QUOTES = frozenset({"'", '"'})
 
 # Function words that EDA never replaces or inserts (a subset of the NLTK English list).
 STOPWORDS = frozenset(
@@ -56,12 +57,26 @@ def tokenize(text: str) -> list[str]:
 
 
 def detokenize(tokens: list[str]) -> str:
-    """Join tokens back into text, without spaces before ``.,!?;:%)`` or after ``($``."""
+    """Join tokens back into text, without spaces before ``.,!?;:%)`` or after ``($``.
+
+    A punctuation run (``").``, ``',``) is judged by its first character before and its last
+    after. Straight quotes pair up: an opening ``'``/``"`` keeps the space before it and none
+    after, its closing twin takes no space before (``Calder 'Luna' dress``).
+    """
     pieces: list[str] = []
+    open_quotes: set[str] = set()
+    glue_next = False  # the previous token takes no space after it
     for token in tokens:
-        if pieces and token not in _NO_SPACE_BEFORE and pieces[-1] not in _NO_SPACE_AFTER:
+        closing = token[0] in open_quotes
+        if pieces and not glue_next and not closing and token[0] not in _NO_SPACE_BEFORE:
             pieces.append(" ")
         pieces.append(token)
+        opened = False
+        for mark in "" if is_word(token) else token:  # "'," closes a quote, "'" may open one
+            if mark in _QUOTES:
+                opened = mark not in open_quotes
+                open_quotes ^= {mark}
+        glue_next = token[-1] in _NO_SPACE_AFTER or (token[-1] in _QUOTES and opened)
     return "".join(pieces)
 
 
