@@ -196,10 +196,13 @@ def test_a_stop_signal_ends_the_build_kills_the_kernel_and_keeps_the_previous_bo
     )
     index_before = (root / "build" / "book" / "index.html").read_bytes()
     executed_before = (root / "build" / "executed" / "00_welcome.ipynb").read_bytes()
+    # Ctrl-C as in a terminal: a runner that starts the tests in the background (a shell's `&`
+    # without job control) hands SIGINT down ignored, and Python then never raises KeyboardInterrupt.
     builder = subprocess.Popen(
         [
             sys.executable,
             "-c",
+            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             f"from course_utils.tools.book import main; exit(main(True, None, {str(root)!r}))",
         ],
         stdout=subprocess.PIPE,
