@@ -380,6 +380,18 @@ def item_exposure(recommendations: np.ndarray, n_items: int, k: int | None = Non
     return np.bincount(recommendations[:, :k].ravel(), minlength=n_items)
 
 
+def user_exposure(recommendations: np.ndarray, n_items: int, k: int | None = None) -> sp.csr_array:
+    """Which items are in each user's top ``k``: a 0/1 sparse array ``(n_users, n_items)``.
+
+    Its column sums are :func:`item_exposure`; summed over several rounds of lists it counts how
+    often each user was shown each item.
+    """
+    recommendations = check_recommendations(recommendations, n_items)
+    top = recommendations[:, : _check_k(k, recommendations.shape[1])]
+    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
+    return sp.csr_array((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], n_items))
+
+
 def catalog_coverage(recommendations: np.ndarray, n_items: int, k: int | None = None) -> float:
     """Share of the catalog recommended to at least one user: ``|∪_u L_u[:K]| / n_items`` (Ge et al. 2010)."""
     return float(exposure_coverage(item_exposure(recommendations, n_items, k)))

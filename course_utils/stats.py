@@ -40,7 +40,6 @@ from scipy import stats as scipy_stats
 
 from course_utils import metrics
 from course_utils.exercises import claim
-from course_utils.ranking import positive_int
 
 MIN_PAIRED_USERS = 10  # below this a bootstrap CI says more about the resampling than the systems
 MIN_SEEDS = 2  # a t-interval needs at least one degree of freedom
@@ -113,6 +112,12 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must lie in (0, 1), e.g. 0.95; got {confidence}")
 
 
+def _check_bootstrap(confidence: float, n_resamples: int) -> None:
+    _check_confidence(confidence)
+    if n_resamples < 100:
+        raise ValueError(f"n_resamples must be at least 100 for a stable CI, got {n_resamples}")
+
+
 def _paired_differences(metric_a: np.ndarray, metric_b: np.ndarray) -> np.ndarray:
     """``metric_a - metric_b`` over the users where both are defined; clear errors otherwise."""
     a = np.asarray(metric_a, dtype=np.float64)
@@ -164,9 +169,7 @@ def paired_bootstrap(
     ``((1-c)/2, (1+c)/2)`` percentile interval of the ``n_resamples`` means (percentile
     bootstrap). ``difference`` is ``mean(d)``. Deterministic for a given ``seed``.
     """
-    _check_confidence(confidence)
-    if n_resamples < 100:
-        raise ValueError(f"n_resamples must be at least 100 for a stable CI, got {n_resamples}")
+    _check_bootstrap(confidence, n_resamples)
     differences = _paired_differences(metric_a, metric_b)
     n = differences.size
     rng = np.random.default_rng(seed)
@@ -197,16 +200,6 @@ CATALOG_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "coverage": metrics.exposure_coverage,
     "gini": partial(metrics.gini_index, axis=-1),
 }
-
-
-def _user_exposure(lists: np.ndarray, n_items: int, k: int | None) -> sp.csr_array:
-    """``(n_users, n_items)``: how often each item is in each user's top ``k`` (0/1 for one list)."""
-    top = metrics.check_recommendations(lists, n_items)
-    if k is not None and positive_int(k) > top.shape[1]:
-        raise ValueError(f"k={k} is larger than the {top.shape[1]} recommendations per user")
-    top = top[:, :k]
-    rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
-    return sp.csr_array((np.ones(top.size), (rows, top.ravel())), shape=(top.shape[0], n_items))
 
 
 def _rounds_of(lists: np.ndarray, name: str) -> np.ndarray:
@@ -250,9 +243,7 @@ def paired_bootstrap_catalog(
     difference ``d`` on all users (Efron & Tibshirani 1993, ch. 13). ``share_above_zero`` is
     the share of ``d*`` > 0. Deterministic for a given ``seed``.
     """
-    _check_confidence(confidence)
-    if n_resamples < 100:
-        raise ValueError(f"n_resamples must be at least 100 for a stable CI, got {n_resamples}")
+    _check_bootstrap(confidence, n_resamples)
     if isinstance(statistic, str):
         if statistic not in CATALOG_STATISTICS:
             raise ValueError(
@@ -278,7 +269,7 @@ def paired_bootstrap_catalog(
     )
 
     def values(rounds: np.ndarray) -> np.ndarray:  # (n_resamples + 1,): the statistic of each draw
-        exposures = [_user_exposure(lists, n_items, k) for lists in rounds]
+        exposures = [metrics.user_exposure(lists, n_items, k) for lists in rounds]
         if pool_rounds:
             return statistic((times_drawn @ sum(exposures)).toarray())
         return np.mean([statistic((times_drawn @ exposure).toarray()) for exposure in exposures], axis=0)

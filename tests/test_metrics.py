@@ -413,3 +413,11 @@ def test_exposure_coverage_per_row_and_as_a_float():
 def test_category_entropy_needs_a_category_matrix():
     with pytest.raises(ValueError, match="n_categories"):
         m.category_entropy(np.array([[0, 1]]), np.array([0, 1, 1]))
+
+
+def test_user_exposure_marks_each_users_top_k_and_sums_to_item_exposure():
+    lists = np.array([[2, 0, 1], [1, 3, 0]])
+    np.testing.assert_array_equal(m.user_exposure(lists, 4, k=2).toarray(), [[1, 0, 1, 0], [0, 1, 0, 1]])
+    np.testing.assert_array_equal(m.user_exposure(lists, 4).sum(axis=0), m.item_exposure(lists, 4))
+    with pytest.raises(ValueError, match="larger than"):
+        m.user_exposure(lists, 4, k=4)
